@@ -1,0 +1,16 @@
+//! Background-refreshed temporary AWS credentials and SigV4 request signing,
+//! as a Tower layer.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub, missing_debug_implementations)]
+
+pub mod clock;
+pub mod credentials;
+pub mod error;
+pub mod refresh;
+pub mod strategy;
+
+pub use credentials::Credentials;
+pub use error::{Error, ErrorKind};
+pub use refresh::{CredentialStore, RefreshMode, RefreshPolicy};
+pub use strategy::{CredentialSource, Strategy};
