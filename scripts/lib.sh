@@ -1,0 +1,50 @@
+# Shared by the scripts in this folder. Sourced, not run.
+
+# Nothing here may reach a real AWS endpoint, a credential file or the
+# instance-metadata service.
+export AWS_EC2_METADATA_DISABLED=true
+export AWS_CONFIG_FILE=/dev/null
+export AWS_SHARED_CREDENTIALS_FILE=/dev/null
+unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_ENDPOINT_URL || true
+
+BUILD_DIR="$(pwd)/.build"
+MOTO_VENV="$BUILD_DIR/moto-venv"
+MOTO_VERSION="5.2.5"
+
+step() {
+    printf '\n==> %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"
+}
+
+# Installs SoftHSM2 (the PKCS#11 tests' token) when it is missing.
+install_system_packages() {
+    local missing=()
+    [ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
+    command -v softhsm2-util >/dev/null || missing+=(softhsm2)
+    if [ ${#missing[@]} -eq 0 ]; then
+        echo "softhsm2 present"
+        return
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "error: ${missing[*]} missing; run: sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+}
+
+# Installs moto's server into .build/moto-venv when it is missing.
+install_moto() {
+    if [ -x "$MOTO_VENV/bin/moto_server" ]; then
+        echo "moto present in $MOTO_VENV"
+        return
+    fi
+    mkdir -p "$BUILD_DIR"
+    python3 -m venv "$MOTO_VENV"
+    "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+}
+
+# Lists the crate's features, except `default`.
+crate_features() {
+    cargo metadata --no-deps --format-version 1 --locked |
+        python3 -c 'import json,sys; print("\n".join(sorted(f for f in json.load(sys.stdin)["packages"][0]["features"] if f != "default")))'
+}
