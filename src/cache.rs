@@ -1,13 +1,13 @@
 //! A bounded, thread-safe LRU cache of clients.
 //!
 //! [`ClientCache`] keeps at most [`max_size`](ClientCache::max_size) values
-//! (by default [`DEFAULT_CACHE_SIZE`], 10, as in the Python original) and
+//! (by default [`DEFAULT_CACHE_SIZE`], 10, as in boto3-refresh-session) and
 //! evicts the least recently used one when a new key would exceed it. It is
-//! generic over the value, so it knows nothing of credentials: the session
+//! generic over the value and does not depend on credentials. The session
 //! stores wrapped clients in it under a [`CacheKey`] that names the service,
 //! region, endpoint and a fingerprint of the client's settings.
 //!
-//! Like the Python original's cache, it is dict-like: inserting a key that
+//! Like boto3-refresh-session's cache, it is dict-like: inserting a key that
 //! exists and removing a key that does not are [`ErrorKind::Cache`] errors.
 //! Caching can be switched off with [`ClientCache::disabled`].
 //!
@@ -59,7 +59,7 @@ use crate::error::Error;
 #[cfg(doc)]
 use crate::error::ErrorKind;
 
-/// The default maximum number of cached values: 10, as in the Python original.
+/// The default maximum number of cached values: 10, as in boto3-refresh-session.
 pub const DEFAULT_CACHE_SIZE: usize = 10;
 
 /// A snapshot of a cache's size and counters.
@@ -103,7 +103,7 @@ pub struct CacheStats {
 pub struct ClientCache<K, V> {
     entries: Mutex<LruCache<K, V>>,
     enabled: bool,
-    // Kept outside the lock so `max_size` and `stats` never wait for it.
+    // Kept outside the lock so `max_size` never waits for it.
     max_size: AtomicUsize,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -111,7 +111,7 @@ pub struct ClientCache<K, V> {
 }
 
 impl<K: Hash + Eq, V> ClientCache<K, V> {
-    /// Creates a cache that holds at most `max_size` values.
+    /// Creates a cache that keeps at most `max_size` values.
     ///
     /// # Errors
     ///
@@ -249,12 +249,11 @@ impl<K: Hash + Eq, V> ClientCache<K, V> {
         drop(removed);
     }
 
-    /// Locks the LRU list.
+    /// Locks the LRU list, recovering it from a poisoned lock.
     ///
-    /// A panic while the lock was held (a user's `Hash` or a creation
-    /// closure) leaves the list in a valid state, because every update is a
-    /// single call into `lru`. So a poisoned lock is recovered, not
-    /// propagated.
+    /// The user code that runs under the lock is `create`, which runs before
+    /// the list changes, and the key's `Hash` and `Eq`. So a panic leaves the
+    /// list as it was, unless a key's `Hash` or `Eq` itself panics.
     fn lock(&self) -> MutexGuard<'_, LruCache<K, V>> {
         self.entries
             .lock()
@@ -363,11 +362,11 @@ impl<K: Hash + Eq + Clone, V: Clone> ClientCache<K, V> {
     /// Returns the value cached under `key`, or awaits `create` with the lock
     /// released, then caches its value unless another task cached one first.
     ///
-    /// Steps: look up under the lock; on a miss, release the lock and await
-    /// `create()`; lock again and insert the new value, or, if a racing task
-    /// inserted first, keep that one and return it (the new value is
-    /// dropped). Either way every racing caller ends with the one cached
-    /// value.
+    /// Steps: look up under the lock, and on a miss release the lock and
+    /// await `create()`. Then lock again and insert the new value. If a
+    /// racing task inserted a value first, that value is kept and returned,
+    /// and the new one is dropped. Either way every racing caller ends with
+    /// the one cached value.
     ///
     /// Counts a hit, or a miss plus an eviction when the cache was full.
     ///
@@ -534,7 +533,7 @@ fn validate_max_size(max_size: usize) -> Result<NonZeroUsize, Error> {
 /// The key a session caches a client under: service, region, optional
 /// endpoint and a fingerprint of the client's settings.
 ///
-/// It holds no secret. The fingerprint is a hash the caller computes over
+/// It contains no secret. The fingerprint is a hash the caller computes over
 /// the settings that change how a client behaves (signing settings, timeouts,
 /// retries). [`CacheKey::fingerprint_of`] computes one from any `Hash`
 /// value. Never hash a secret into it.

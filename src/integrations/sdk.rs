@@ -1,10 +1,11 @@
 //! A bridge that lets official `aws-sdk-*` clients use a [`CredentialStore`].
 //!
 //! [`SdkCredentialsProvider`] implements the SDK's
-//! [`ProvideCredentials`](aws_credential_types::provider::ProvideCredentials)
+//! [`ProvideCredentials`]
 //! by asking the store for its current credentials on every call, so an SDK
-//! client signs with whatever the store holds now: refreshed in the
-//! background, replaced after [`CredentialStore::invalidate`], never expired.
+//! client signs with the store's credentials of that moment. Those are
+//! refreshed in the background, replaced after
+//! [`CredentialStore::invalidate`], and never expired.
 //! [`sdk_config`] (or [`CredentialStore::sdk_config`]) returns an
 //! [`aws_types::sdk_config::Builder`] preloaded with that provider, the
 //! region, the store's clock, a behavior version and no identity cache.
@@ -127,7 +128,8 @@ impl ProvideCredentials for SdkCredentialsProvider {
 }
 
 /// Maps a store error to the SDK's credentials error, keeping it as the
-/// source. Neither carries a secret: the crate's errors never contain one.
+/// source. Neither carries a secret, because the crate's errors never
+/// contain one.
 fn to_credentials_error(store: &CredentialStore, error: Error) -> CredentialsError {
     match error.kind() {
         ErrorKind::Timeout => {
@@ -148,7 +150,8 @@ fn to_credentials_error(store: &CredentialStore, error: Error) -> CredentialsErr
 }
 
 /// An SDK time source that reads the store's clock, so the SDK signs with
-/// the same time the store judges expiry by.
+/// the same time the store judges expiry by. The SDK adds to it any clock
+/// skew it measures from a service's `Date` response header.
 #[derive(Debug)]
 struct ClockTimeSource(SharedClock);
 
@@ -183,12 +186,13 @@ impl ResolveCachedIdentity for NoIdentityCache {
 /// Starts an [`SdkConfig`](aws_types::SdkConfig) builder whose clients sign
 /// with `store`'s current credentials.
 ///
-/// The builder holds:
+/// The builder contains:
 /// - the credentials provider [`SdkCredentialsProvider`],
 /// - an identity cache that caches nothing (see the
 ///   [module docs](self#why-no-identity-cache)),
 /// - `region`,
-/// - the store's clock as the SDK's time source,
+/// - the store's clock as the SDK's time source (the SDK still corrects it
+///   by the clock skew it measures from responses),
 /// - [`BehaviorVersion::latest`]; call `behavior_version` on the builder to
 ///   pin another.
 ///
