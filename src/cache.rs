@@ -1104,6 +1104,54 @@ mod tests {
         assert_eq!(stats.evictions, stats.misses - 4);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn async_racers_share_one_value() {
+        const TASKS: u64 = 16;
+        const CALLS: u64 = 500;
+        const KEYS: u64 = 5;
+
+        // Room for every key, so nothing is evicted and the first cached
+        // value of a key stays for the whole test.
+        let cache: Arc<ClientCache<u64, u64>> = Arc::new(ClientCache::new(8).unwrap());
+        let serial = Arc::new(AtomicU64::new(0));
+
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|task| {
+                let cache = Arc::clone(&cache);
+                let serial = Arc::clone(&serial);
+                tokio::spawn(async move {
+                    let mut returned = Vec::new();
+                    for call in 0..CALLS {
+                        let key = (task + call) % KEYS;
+                        let serial = Arc::clone(&serial);
+                        let value = cache
+                            .get_or_insert_async(key, || async move {
+                                tokio::task::yield_now().await;
+                                serial.fetch_add(1, Ordering::Relaxed)
+                            })
+                            .await;
+                        returned.push((key, value));
+                    }
+                    returned
+                })
+            })
+            .collect();
+        let mut returned = Vec::new();
+        for task in tasks {
+            returned.extend(task.await.expect("task panicked"));
+        }
+
+        for (key, value) in returned {
+            assert_eq!(cache.get(&key), Some(value), "key {key}");
+        }
+        let stats = cache.stats();
+        assert_eq!(stats.len, KEYS as usize);
+        assert_eq!(stats.evictions, 0);
+        assert_eq!(stats.misses, serial.load(Ordering::Relaxed));
+        // The final lookups above add one hit per returned value.
+        assert_eq!(stats.hits + stats.misses, 2 * TASKS * CALLS);
+    }
+
     #[test]
     fn cache_key_display_formats() {
         let with_endpoint = CacheKey::new("s3", "us-east-1")

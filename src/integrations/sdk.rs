@@ -42,6 +42,10 @@
 //! store already is a cache with lock-free reads, so the builder sets an
 //! identity cache that calls the provider on every request. Each call is one
 //! atomic load and a reference-counted clone.
+//!
+//! Without its identity cache the SDK puts no load timeout around the
+//! provider. The wait is bounded by the store's refresh timeout
+//! ([`RefreshPolicy::refresh_timeout`](crate::RefreshPolicy::refresh_timeout)).
 
 use std::fmt;
 use std::time::SystemTime;
