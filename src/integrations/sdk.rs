@@ -34,8 +34,9 @@
 //! # Why no identity cache
 //!
 //! By default an SDK client keeps each identity in a lazy cache and asks the
-//! provider again only when the cached identity is within about 10 seconds
-//! (plus jitter) of its expiry (`aws-smithy-runtime` 1.16, `LazyCache`). A
+//! provider again only when the cached identity is 5 to 10 seconds from its
+//! expiry (a 10 s buffer less up to 5 s of jitter, in `aws-smithy-runtime`
+//! 1.16.2's `LazyCache`). A
 //! store refreshes much earlier, in its advisory window, and can replace
 //! credentials that AWS rejected before they expire. Behind the lazy cache,
 //! the SDK would keep signing with the old credentials in both cases. The
