@@ -4,13 +4,17 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub, missing_debug_implementations)]
 
+pub mod cache;
 pub mod clock;
 pub mod credentials;
 pub mod error;
+pub mod integrations;
 pub mod refresh;
 pub mod strategy;
 
+pub use cache::{CacheKey, ClientCache};
 pub use credentials::Credentials;
 pub use error::{Error, ErrorKind};
+pub use integrations::SdkCredentialsProvider;
 pub use refresh::{CredentialStore, RefreshMode, RefreshPolicy};
 pub use strategy::{CredentialSource, Strategy};
