@@ -50,11 +50,7 @@ impl IntoFuture for Refresher {
 }
 
 async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
-    loop {
-        let Some(delay) = next_delay(&weak) else {
-            break;
-        };
-
+    while let Some(delay) = next_delay(&weak) {
         // Sleep holding only the weak handle, so dropping the store ends us.
         match delay {
             Some(delay) => {
