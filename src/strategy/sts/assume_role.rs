@@ -400,7 +400,7 @@ fn check_policy_arns(arns: &[String]) -> Result<(), Error> {
             "policy_arns",
             Some(arns.len().to_string()),
             format!(
-                "{} policy ARNs are set but AssumeRole takes at most {MAX_POLICY_ARNS}; combine \
+                "`policy_arns` has {} ARNs but AssumeRole takes at most {MAX_POLICY_ARNS}; combine \
                  them into fewer managed policies",
                 arns.len()
             ),
@@ -419,7 +419,7 @@ fn check_policy_arns(arns: &[String]) -> Result<(), Error> {
                 "policy_arns",
                 Some(arn.clone()),
                 format!(
-                    "policy ARN {arn:?} is not a managed policy ARN; pass \
+                    "`policy_arns` entry {arn:?} is not a managed policy ARN; pass \
                      arn:<partition>:iam::<account id or aws>:policy/<path/name>"
                 ),
             ));
@@ -434,7 +434,7 @@ fn check_tags(tags: &[SessionTag], transitive_keys: &[String]) -> Result<(), Err
             "tags",
             Some(tags.len().to_string()),
             format!(
-                "{} session tags are set but AssumeRole takes at most {MAX_TAGS}; drop some",
+                "`tags` has {} session tags but AssumeRole takes at most {MAX_TAGS}; drop some",
                 tags.len()
             ),
         ));
@@ -446,7 +446,7 @@ fn check_tags(tags: &[SessionTag], transitive_keys: &[String]) -> Result<(), Err
                 "tags",
                 Some(tag.key.clone()),
                 format!(
-                    "session tag key {:?} is invalid; use 1 to 128 letters, digits, spaces or _.:/=+-@",
+                    "`tags` key {:?} is invalid; use 1 to 128 letters, digits, spaces or _.:/=+-@",
                     tag.key
                 ),
             ));
@@ -456,7 +456,7 @@ fn check_tags(tags: &[SessionTag], transitive_keys: &[String]) -> Result<(), Err
                 "tags",
                 Some(tag.value.clone()),
                 format!(
-                    "the value of session tag {:?} is invalid; use at most 256 letters, digits, \
+                    "`tags` value for key {:?} is invalid; use at most 256 letters, digits, \
                      spaces or _.:/=+-@",
                     tag.key
                 ),
@@ -471,7 +471,7 @@ fn check_tags(tags: &[SessionTag], transitive_keys: &[String]) -> Result<(), Err
                 "tags",
                 Some(tag.key.clone()),
                 format!(
-                    "session tag key {:?} is set twice (keys are case-insensitive); keep one",
+                    "`tags` key {:?} is set twice (keys are case-insensitive); keep one",
                     tag.key
                 ),
             ));
@@ -484,7 +484,7 @@ fn check_tags(tags: &[SessionTag], transitive_keys: &[String]) -> Result<(), Err
                 "transitive_tag_keys",
                 Some(key.clone()),
                 format!(
-                    "transitive tag key {key:?} is not among the session tags; add it with tag() \
+                    "`transitive_tag_keys` entry {key:?} is not among the session tags; add it with tag() \
                      or remove it"
                 ),
             ));
@@ -499,7 +499,7 @@ fn check_provided_contexts(contexts: &[ProvidedContext]) -> Result<(), Error> {
             "provided_contexts",
             Some(contexts.len().to_string()),
             format!(
-                "{} provided contexts are set but AssumeRole takes at most {MAX_PROVIDED_CONTEXTS}",
+                "`provided_contexts` has {} entries but AssumeRole takes at most {MAX_PROVIDED_CONTEXTS}",
                 contexts.len()
             ),
         ));
@@ -512,7 +512,7 @@ fn check_provided_contexts(contexts: &[ProvidedContext]) -> Result<(), Error> {
                 "provided_contexts",
                 Some(arn.clone()),
                 format!(
-                    "context provider ARN {arn:?} is invalid; pass the provider's ARN (20 to 2048 \
+                    "`provided_contexts` provider ARN {arn:?} is invalid; pass the provider's ARN (20 to 2048 \
                      characters, starting with arn:)"
                 ),
             ));
@@ -524,7 +524,7 @@ fn check_provided_contexts(contexts: &[ProvidedContext]) -> Result<(), Error> {
                 "provided_contexts",
                 None,
                 format!(
-                    "the context assertion for provider {arn:?} has {length} characters; it must \
+                    "`provided_contexts` assertion for provider {arn:?} has {length} characters; it must \
                      have 4 to 2048"
                 ),
             ));
@@ -554,7 +554,7 @@ fn check_policy(policy: &str) -> Result<(), Error> {
             "policy",
             Some(format!("{length} characters")),
             format!(
-                "the inline session policy has {length} characters but AssumeRole takes at most \
+                "`policy` has {length} characters but AssumeRole takes at most \
                  {MAX_POLICY_CHARS}; use managed policy ARNs for the rest"
             ),
         ));
@@ -563,9 +563,7 @@ fn check_policy(policy: &str) -> Result<(), Error> {
         return Err(Error::validation(
             "policy",
             Some(policy.to_owned()),
-            format!(
-                "the inline session policy is not valid JSON ({error}); pass a policy document"
-            ),
+            format!("`policy` is not valid JSON ({error}); pass an IAM policy document"),
         ));
     }
     Ok(())

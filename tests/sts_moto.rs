@@ -1,0 +1,321 @@
+//! The STS source end to end against a real moto server with request
+//! authentication on, so every AssumeRole signature is checked.
+#![cfg(feature = "sts")]
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use aws_refresh_session::strategy::sts::{
+    AssumeRoleConfig, CallerIdentity, MfaTokenProvider, StsClientConfig, StsConfig, StsSource,
+};
+use aws_refresh_session::{CredentialStore, Credentials, Strategy};
+
+use support::moto::{ACCOUNT_ID, Moto};
+use support::proxy::RecordingProxy;
+
+const SERIAL: &str = "arn:aws:iam::123456789012:mfa/app-user";
+
+fn client_config(endpoint: &str, credentials: Credentials) -> StsClientConfig {
+    StsClientConfig::builder()
+        .region("us-east-1")
+        .endpoint_url(endpoint)
+        .credentials(credentials)
+        .build()
+        .unwrap()
+}
+
+async fn source(moto: &Moto, endpoint: &str, assume_role: AssumeRoleConfig) -> StsSource {
+    let config = StsConfig::builder(
+        assume_role,
+        client_config(endpoint, moto.user_credentials()),
+    )
+    .build()
+    .unwrap();
+    StsSource::new(config).await.unwrap()
+}
+
+#[tokio::test]
+async fn store_assumes_role_with_user_keys() {
+    let moto = Moto::start().await;
+    let assume_role = AssumeRoleConfig::builder(&moto.role_arn)
+        .role_session_name("store-test")
+        .duration_seconds(900)
+        .build()
+        .unwrap();
+    let source = source(&moto, &moto.endpoint, assume_role).await;
+
+    let store = CredentialStore::builder(source).build().await.unwrap();
+    let credentials = store.credentials().await.unwrap();
+
+    assert!(
+        credentials.access_key_id().starts_with("ASIA"),
+        "{credentials:?}"
+    );
+    assert_ne!(credentials.access_key_id(), moto.access_key_id);
+    assert!(credentials.session_token().is_some());
+    assert_eq!(store.source_kind(), "sts");
+    let assumed = moto.assumed_roles().await;
+    assert_eq!(assumed.len(), 1);
+    assert_eq!(assumed[0].access_key_id, credentials.access_key_id());
+    assert_eq!(assumed[0].role_arn, moto.role_arn);
+    assert_eq!(assumed[0].session_name, "store-test");
+}
+
+#[tokio::test]
+async fn duration_seconds_sets_expiry() {
+    let moto = Moto::start().await;
+    let assume_role = AssumeRoleConfig::builder(&moto.role_arn)
+        .duration_seconds(1800)
+        .build()
+        .unwrap();
+    let source = source(&moto, &moto.endpoint, assume_role).await;
+
+    let credentials = aws_refresh_session::CredentialSource::fetch(&source)
+        .await
+        .unwrap();
+
+    #[allow(clippy::disallowed_methods)]
+    let lifetime = credentials
+        .expiry()
+        .unwrap()
+        .duration_since(SystemTime::now())
+        .unwrap();
+    assert!(lifetime > Duration::from_secs(1700), "{lifetime:?}");
+    assert!(lifetime <= Duration::from_secs(1800), "{lifetime:?}");
+}
+
+#[tokio::test]
+async fn strategy_enum_builds_sts_source() {
+    let moto = Moto::start().await;
+    let assume_role = AssumeRoleConfig::builder(&moto.role_arn)
+        .external_id("partner-42")
+        .tag("team", "billing")
+        .transitive_tag_key("team")
+        .source_identity("alice")
+        .build()
+        .unwrap();
+    let config = StsConfig::builder(
+        assume_role,
+        client_config(&moto.endpoint, moto.user_credentials()),
+    )
+    .build()
+    .unwrap();
+
+    let source = Strategy::sts(config).into_source().await.unwrap();
+    let store = CredentialStore::builder(source).build().await.unwrap();
+
+    assert_eq!(store.source_kind(), "sts");
+    let assumed = moto.assumed_roles().await;
+    assert_eq!(assumed.len(), 1);
+    assert_eq!(assumed[0].session_name, "aws-refresh-session");
+    assert_eq!(assumed[0].external_id.as_deref(), Some("partner-42"));
+}
+
+#[tokio::test]
+async fn whoami_returns_assumed_role_arn() {
+    let moto = Moto::start().await;
+    let assume_role = AssumeRoleConfig::builder(&moto.role_arn)
+        .role_session_name("whoami-test")
+        .build()
+        .unwrap();
+    let source = Arc::new(source(&moto, &moto.endpoint, assume_role).await);
+    let store = CredentialStore::builder(Arc::clone(&source))
+        .build()
+        .await
+        .unwrap();
+    let credentials = store.credentials().await.unwrap();
+
+    let identity = source.whoami(&credentials).await.unwrap();
+
+    assert_eq!(identity.account, ACCOUNT_ID);
+    assert_eq!(
+        identity.arn,
+        format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/app-role/whoami-test")
+    );
+    assert!(identity.user_id.ends_with(":whoami-test"), "{identity:?}");
+}
+
+#[tokio::test]
+async fn whoami_with_user_keys_returns_user() {
+    let moto = Moto::start().await;
+    let config = StsClientConfig::builder()
+        .endpoint_url(&moto.endpoint)
+        .build()
+        .unwrap();
+
+    let identity = CallerIdentity::fetch(&config, &moto.user_credentials())
+        .await
+        .unwrap();
+
+    assert_eq!(identity.arn, moto.user_arn);
+    assert_eq!(identity.account, ACCOUNT_ID);
+}
+
+#[tokio::test]
+async fn forbidden_role_is_access_denied() {
+    let moto = Moto::start().await;
+    let assume_role = AssumeRoleConfig::builder(&moto.forbidden_role_arn)
+        .build()
+        .unwrap();
+    let source = source(&moto, &moto.endpoint, assume_role).await;
+
+    let error = CredentialStore::builder(source).build().await.unwrap_err();
+
+    assert!(error.is_request(), "{error:?}");
+    assert_eq!(error.status(), Some(403));
+    assert_eq!(error.code(), Some("AccessDenied"));
+    assert!(!error.is_retryable());
+    assert!(error.to_string().contains("trust policy"), "{error}");
+    let printed = format!("{error} {error:?}");
+    assert!(!printed.contains(&moto.secret_access_key), "{printed}");
+    assert!(moto.assumed_roles().await.is_empty());
+}
+
+#[tokio::test]
+async fn wrong_secret_fails_signature_check() {
+    let moto = Moto::start().await;
+    let wrong = Credentials::new(&moto.access_key_id, "not-the-secret", None, None);
+    let config = StsConfig::builder(
+        AssumeRoleConfig::builder(&moto.role_arn).build().unwrap(),
+        client_config(&moto.endpoint, wrong),
+    )
+    .build()
+    .unwrap();
+    let source = StsSource::new(config).await.unwrap();
+
+    let error = CredentialStore::builder(source).build().await.unwrap_err();
+
+    assert!(error.is_request(), "{error:?}");
+    assert_eq!(error.status(), Some(403));
+    assert_eq!(error.code(), Some("SignatureDoesNotMatch"));
+    assert!(!format!("{error} {error:?}").contains("not-the-secret"));
+}
+
+#[tokio::test]
+async fn unknown_access_key_is_rejected() {
+    let moto = Moto::start().await;
+    let unknown = Credentials::new("AKIAUNKNOWNKEY000000", "secret", None, None);
+    let config = StsConfig::builder(
+        AssumeRoleConfig::builder(&moto.role_arn).build().unwrap(),
+        client_config(&moto.endpoint, unknown),
+    )
+    .build()
+    .unwrap();
+    let source = StsSource::new(config).await.unwrap();
+
+    let error = CredentialStore::builder(source).build().await.unwrap_err();
+
+    assert_eq!(error.status(), Some(403));
+    assert_eq!(error.code(), Some("InvalidClientTokenId"));
+}
+
+#[tokio::test]
+async fn mfa_provider_runs_once_per_refresh() {
+    let moto = Moto::start().await;
+    let proxy = RecordingProxy::start(moto.addr).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let provider = MfaTokenProvider::function(move || {
+        let call = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        async move { Ok(format!("{}", 111_111 * call)) }
+    });
+    let assume_role = AssumeRoleConfig::builder(&moto.role_arn)
+        .serial_number(SERIAL)
+        .build()
+        .unwrap();
+    let config = StsConfig::builder(
+        assume_role,
+        client_config(&proxy.endpoint, moto.user_credentials()),
+    )
+    .mfa_token_provider(provider)
+    .build()
+    .unwrap();
+    let store = CredentialStore::builder(StsSource::new(config).await.unwrap())
+        .build()
+        .await
+        .unwrap();
+    let first = store.credentials().await.unwrap();
+
+    let second = store.refresh_now().await.unwrap();
+
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_ne!(first.access_key_id(), second.access_key_id());
+    assert_eq!(moto.assumed_roles().await.len(), 2);
+    let sent = proxy.sent();
+    assert_eq!(sent.matches("TokenCode=111111").count(), 1, "{sent}");
+    assert_eq!(sent.matches("TokenCode=222222").count(), 1, "{sent}");
+    assert_eq!(
+        sent.matches("SerialNumber=arn%3Aaws%3Aiam%3A%3A123456789012%3Amfa%2Fapp-user")
+            .count(),
+        2,
+        "{sent}"
+    );
+}
+
+#[tokio::test]
+async fn mfa_command_code_is_sent() {
+    let moto = Moto::start().await;
+    let proxy = RecordingProxy::start(moto.addr).await;
+    let provider = MfaTokenProvider::command(["printf", "token %s\\n", "135790"]).unwrap();
+    let assume_role = AssumeRoleConfig::builder(&moto.role_arn)
+        .serial_number(SERIAL)
+        .build()
+        .unwrap();
+    let config = StsConfig::builder(
+        assume_role,
+        client_config(&proxy.endpoint, moto.user_credentials()),
+    )
+    .mfa_token_provider(provider)
+    .build()
+    .unwrap();
+
+    CredentialStore::builder(StsSource::new(config).await.unwrap())
+        .build()
+        .await
+        .unwrap();
+
+    assert_eq!(proxy.sent().matches("TokenCode=135790").count(), 1);
+}
+
+/// The static code serves the first AssumeRole call; a refresh that would
+/// reuse it fails with a distinct, non-retryable error and the store keeps
+/// serving the first credentials.
+#[tokio::test]
+async fn static_token_code_is_used_once() {
+    let moto = Moto::start().await;
+    let proxy = RecordingProxy::start(moto.addr).await;
+    let assume_role = AssumeRoleConfig::builder(&moto.role_arn)
+        .serial_number(SERIAL)
+        .token_code("246810")
+        .build()
+        .unwrap();
+    let config = StsConfig::builder(
+        assume_role,
+        client_config(&proxy.endpoint, moto.user_credentials()),
+    )
+    .build()
+    .unwrap();
+    let store = CredentialStore::builder(StsSource::new(config).await.unwrap())
+        .build()
+        .await
+        .unwrap();
+    let first = store.credentials().await.unwrap();
+
+    let error = store.refresh_now().await.unwrap_err();
+
+    assert!(error.is_validation(), "{error:?}");
+    assert_eq!(error.parameter(), Some("token_code"));
+    assert!(
+        error.to_string().contains("MFA token code required"),
+        "{error}"
+    );
+    assert!(!error.is_retryable());
+    assert!(!error.to_string().contains("246810"), "{error}");
+    assert_eq!(moto.assumed_roles().await.len(), 1);
+    assert_eq!(proxy.sent().matches("TokenCode=246810").count(), 1);
+    let still = store.credentials().await.unwrap();
+    assert_eq!(still.access_key_id(), first.access_key_id());
+}
