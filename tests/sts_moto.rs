@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use aws_refresh_session::strategy::sts::{
     AssumeRoleConfig, CallerIdentity, MfaTokenProvider, StsClientConfig, StsConfig, StsSource,
 };
-use aws_refresh_session::{CredentialStore, Credentials, Strategy};
+use aws_refresh_session::{CredentialStore, Credentials, RefreshPolicy, Strategy};
 
 use support::moto::{ACCOUNT_ID, Moto};
 use support::proxy::RecordingProxy;
@@ -318,4 +318,56 @@ async fn static_token_code_is_used_once() {
     assert_eq!(proxy.sent().matches("TokenCode=246810").count(), 1);
     let still = store.credentials().await.unwrap();
     assert_eq!(still.access_key_id(), first.access_key_id());
+}
+
+/// With an advisory window 10 seconds shorter than the 900-second
+/// lifetime, the background task refreshes about every 10 seconds of real
+/// time; each new key works.
+#[tokio::test]
+async fn background_refresh_rotates_keys() {
+    let moto = Moto::start().await;
+    let assume_role = AssumeRoleConfig::builder(&moto.role_arn)
+        .role_session_name("rotation-test")
+        .duration_seconds(900)
+        .build()
+        .unwrap();
+    let source = Arc::new(source(&moto, &moto.endpoint, assume_role).await);
+    let policy = RefreshPolicy::default()
+        .advisory_window(Duration::from_secs(890))
+        .max_jitter(Duration::ZERO);
+    let store = CredentialStore::builder(Arc::clone(&source))
+        .policy(policy)
+        .build()
+        .await
+        .unwrap();
+    let first = store.credentials().await.unwrap();
+
+    let mut seen = vec![first.access_key_id().to_owned()];
+    let waited = tokio::time::timeout(Duration::from_secs(30), async {
+        while moto.assumed_roles().await.len() < 3 {
+            let current = store.credentials().await.unwrap();
+            if !seen.iter().any(|key| key == current.access_key_id()) {
+                let identity = source.whoami(&current).await.unwrap();
+                assert!(identity.arn.ends_with("/rotation-test"), "{identity:?}");
+                seen.push(current.access_key_id().to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await;
+
+    assert!(
+        waited.is_ok(),
+        "fewer than two background refreshes in 30 s: {seen:?}"
+    );
+    let assumed = moto.assumed_roles().await;
+    let current = store.credentials().await.unwrap();
+    assert_eq!(
+        current.access_key_id(),
+        assumed.last().unwrap().access_key_id
+    );
+    assert_ne!(current.access_key_id(), first.access_key_id());
+    assert!(store.generation() >= 3, "generation {}", store.generation());
+    let identity = source.whoami(&current).await.unwrap();
+    assert_eq!(identity.account, ACCOUNT_ID);
 }
