@@ -123,7 +123,7 @@ impl StsClientConfig {
         let mut config = aws_sdk_sts::Config::builder()
             .behavior_version(BehaviorVersion::v2026_11_17())
             .region(Region::new(self.region.clone()))
-            .http_client(http_client)
+            .http_client(http_client.clone())
             .timeout_config(timeouts)
             .retry_config(RetryConfig::standard().with_max_attempts(self.max_attempts));
         if let Some(url) = &self.endpoint_url {
@@ -138,9 +138,15 @@ impl StsClientConfig {
             }
             #[cfg(feature = "default-chain")]
             Some(BaseCredentials::DefaultChain) => {
+                // aws-config is built without its own HTTP client, so the
+                // chain's network providers (ECS, IMDS, SSO) get this one.
+                let provider_config = aws_config::provider_config::ProviderConfig::without_region()
+                    .with_region(Some(Region::new(self.region.clone())))
+                    .with_behavior_version(Some(BehaviorVersion::v2026_11_17()))
+                    .with_http_client(http_client.clone());
                 let chain =
                     aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
-                        .region(Region::new(self.region.clone()))
+                        .configure(provider_config)
                         .build()
                         .await;
                 config = config.credentials_provider(chain);
