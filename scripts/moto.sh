@@ -73,7 +73,7 @@ serve() {
             break
         fi
         if ! kill -0 "$pid" 2>/dev/null; then
-            echo "error: moto_server exited before answering on $endpoint" >&2
+            echo "error: moto_server exited before responding on $endpoint" >&2
             exit 1
         fi
         sleep 0.1
@@ -92,7 +92,7 @@ serve() {
     iam_call "$endpoint" --data-urlencode Action=PutRolePolicy --data-urlencode RoleName=app-role \
         --data-urlencode PolicyName=allow-all --data-urlencode "PolicyDocument=$allow_all" >/dev/null
 
-    # The body must be text/plain: a form-encoded body makes moto answer 500.
+    # The body must be text/plain: a form-encoded body makes moto return 500.
     curl --silent --show-error --fail -o /dev/null -H 'Content-Type: text/plain' --data 0 \
         "$endpoint/moto-api/reset-auth"
 

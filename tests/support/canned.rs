@@ -11,9 +11,9 @@ use tokio::net::TcpListener;
 /// What the server does with each request.
 #[derive(Clone, Debug)]
 pub enum Reply {
-    /// Answers with this status and XML body.
+    /// Responds with this status and XML body.
     Status(u16, String),
-    /// Reads the request and never answers.
+    /// Reads the request and never responds.
     Hang,
 }
 

@@ -25,7 +25,7 @@ use hyper_util::rt::TokioExecutor;
 /// The account moto puts every resource in.
 pub const ACCOUNT_ID: &str = "123456789012";
 
-/// How long moto may take to answer its first request.
+/// How long moto may take to respond to its first request.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A policy that allows everything, attached to the user and the role so
@@ -246,7 +246,7 @@ impl Moto {
             .await;
         self.forbidden_role_arn = xml_value(&forbidden, "Arn");
 
-        // A form-encoded body makes moto answer 500: it must be text/plain.
+        // A form-encoded body makes moto return 500: it must be text/plain.
         let request = http::Request::post(format!("{}/moto-api/reset-auth", self.endpoint))
             .header("content-type", "text/plain")
             .body(Full::new(Bytes::from_static(b"0")))

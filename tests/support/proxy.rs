@@ -3,7 +3,7 @@
 //! The STS tests point the SDK at the proxy, which forwards every byte to
 //! moto unchanged (so signatures still verify) and keeps a copy of the
 //! client-to-server bytes. moto ignores MFA parameters, so this copy is how
-//! a test sees which `TokenCode` was sent.
+//! a test observes which `TokenCode` was sent.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

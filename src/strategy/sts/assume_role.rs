@@ -19,13 +19,14 @@ pub const MIN_DURATION_SECONDS: u32 = 900;
 /// The role's own maximum session duration may be lower.
 pub const MAX_DURATION_SECONDS: u32 = 43_200;
 
-/// The most managed policy ARNs one AssumeRole call takes: 10.
+/// The maximum number of managed policy ARNs in one AssumeRole call: 10.
 const MAX_POLICY_ARNS: usize = 10;
-/// The most session tags one AssumeRole call takes: 50.
+/// The maximum number of session tags in one AssumeRole call: 50.
 const MAX_TAGS: usize = 50;
-/// The most provided contexts one AssumeRole call takes: 5.
+/// The maximum number of provided contexts in one AssumeRole call: 5.
 const MAX_PROVIDED_CONTEXTS: usize = 5;
-/// The longest inline session policy, before STS packs it: 2,048 characters.
+/// The maximum length of an inline session policy, before STS packs it: 2,048
+/// characters.
 const MAX_POLICY_CHARS: usize = 2048;
 
 /// A session tag passed to AssumeRole.

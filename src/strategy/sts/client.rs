@@ -3,7 +3,7 @@
 //! The client is configured only from what is set here: no environment
 //! variable, profile file or instance metadata is read, and the default
 //! credential chain runs only when [`StsClientConfigBuilder::default_chain`]
-//! asks for it (feature `default-chain`).
+//! requests it (feature `default-chain`).
 
 use std::fmt;
 use std::time::Duration;

@@ -2,8 +2,8 @@
 //! refresh.
 //!
 //! A provider is either an async function or an external command given as
-//! an argument vector (no shell is involved). The STS source asks it for a
-//! new code before every AssumeRole call, so a code is never sent twice.
+//! an argument vector (no shell is involved). The STS source requests a
+//! new code from it before every AssumeRole call, so a code is never sent twice.
 
 use std::fmt;
 use std::future::Future;
@@ -19,7 +19,8 @@ use super::assume_role::check_token_code;
 /// How long a token provider may take to return a code: 30 seconds.
 pub const DEFAULT_MFA_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The most stderr bytes of a failed command kept in its error message.
+/// The maximum number of stderr bytes of a failed command kept in its error
+/// message.
 const MAX_STDERR_IN_ERROR: usize = 512;
 
 type TokenFn = dyn Fn() -> BoxFuture<'static, Result<String, Error>> + Send + Sync;
