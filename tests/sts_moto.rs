@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
+use aws_refresh_session::clock::{Clock, ManualClock, SystemClock};
+use aws_refresh_session::refresh::RefreshOutcome;
 use aws_refresh_session::strategy::sts::{
     AssumeRoleConfig, CallerIdentity, MfaTokenProvider, StsClientConfig, StsConfig, StsSource,
 };
@@ -370,4 +372,67 @@ async fn background_refresh_rotates_keys() {
     assert!(store.generation() >= 3, "generation {}", store.generation());
     let identity = source.whoami(&current).await.unwrap();
     assert_eq!(identity.account, ACCOUNT_ID);
+}
+
+/// The MFA refresh case: a serial number with only a static token code.
+/// Inside the mandatory window the failed refresh leaves the first
+/// credentials in use. Past expiry, requests fail with an expired error
+/// whose cause is the "MFA token code required" error, and repeated
+/// requests do not retry in a loop.
+#[tokio::test]
+async fn static_token_code_expiry_is_clear() {
+    let moto = Moto::start().await;
+    let clock = ManualClock::new(SystemClock.now());
+    let assume_role = AssumeRoleConfig::builder(&moto.role_arn)
+        .serial_number(SERIAL)
+        .token_code("975310")
+        .duration_seconds(900)
+        .build()
+        .unwrap();
+    let config = StsConfig::builder(
+        assume_role,
+        client_config(&moto.endpoint, moto.user_credentials()),
+    )
+    .build()
+    .unwrap();
+    let store = CredentialStore::builder(StsSource::new(config).await.unwrap())
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .await
+        .unwrap();
+    let first = store.credentials().await.unwrap();
+    let expiry = first.expiry().unwrap();
+    let events = store.subscribe();
+
+    clock.set(expiry - Duration::from_secs(30));
+    let inside_mandatory = store.credentials().await.unwrap();
+    clock.set(expiry + Duration::from_secs(1));
+    let mut errors = Vec::new();
+    for _ in 0..20 {
+        errors.push(store.credentials().await.unwrap_err());
+    }
+
+    assert_eq!(inside_mandatory.access_key_id(), first.access_key_id());
+    for error in &errors {
+        assert!(error.is_expired(), "{error:?}");
+        // The store keeps the last refresh error in an `Arc` and hands it
+        // out as the cause.
+        let cause = std::error::Error::source(error)
+            .and_then(|cause| cause.downcast_ref::<Arc<aws_refresh_session::Error>>())
+            .unwrap_or_else(|| panic!("no MFA cause in {error:?}"));
+        assert_eq!(cause.parameter(), Some("token_code"));
+        assert!(
+            cause.to_string().contains("MFA token code required"),
+            "{cause}"
+        );
+    }
+    let RefreshOutcome::Failed {
+        consecutive_failures,
+        ..
+    } = events.borrow().outcome.clone()
+    else {
+        panic!("the last refresh did not fail: {:?}", events.borrow());
+    };
+    assert!(consecutive_failures <= 2, "{consecutive_failures} attempts");
+    assert_eq!(moto.assumed_roles().await.len(), 1);
 }
