@@ -436,3 +436,79 @@ async fn static_token_code_expiry_is_clear() {
     assert!(consecutive_failures <= 2, "{consecutive_failures} attempts");
     assert_eq!(moto.assumed_roles().await.len(), 1);
 }
+
+#[tokio::test]
+async fn trace_logs_hold_no_secrets() {
+    let moto = Moto::start().await;
+    let buffer = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(buffer.clone())
+        .with_ansi(false)
+        .finish();
+    // Global, because the store refreshes in tasks of its own. nextest runs
+    // each test in its own process, so no other test's logs mix in.
+    tracing::subscriber::set_global_default(subscriber).expect("no other subscriber is set");
+    let assume_role = AssumeRoleConfig::builder(&moto.role_arn)
+        .serial_number(SERIAL)
+        .build()
+        .unwrap();
+    let provider = MfaTokenProvider::function(|| async { Ok("864209".to_owned()) });
+    let config = StsConfig::builder(
+        assume_role,
+        client_config(&moto.endpoint, moto.user_credentials()),
+    )
+    .mfa_token_provider(provider)
+    .build()
+    .unwrap();
+
+    let source = Arc::new(StsSource::new(config).await.unwrap());
+    let store = CredentialStore::builder(Arc::clone(&source))
+        .build()
+        .await
+        .unwrap();
+    let credentials = store.credentials().await.unwrap();
+    source.whoami(&credentials).await.unwrap();
+
+    let logs = buffer.text();
+    assert!(logs.contains("role assumed"), "{logs}");
+    assert!(logs.contains("STS.AssumeRole"), "no SDK trace of AssumeRole: {logs}");
+    assert!(logs.contains(credentials.access_key_id()), "{logs}");
+    for (name, secret) in [
+        ("user secret key", moto.secret_access_key.as_str()),
+        ("temporary secret key", credentials.secret_access_key()),
+        ("session token", credentials.session_token().unwrap()),
+        ("MFA token code", "864209"),
+    ] {
+        assert!(!logs.contains(secret), "{name} in the logs");
+    }
+}
+
+/// A `MakeWriter` that appends every log line to a shared buffer.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+
+    fn make_writer(&'a self) -> LogBuffer {
+        self.clone()
+    }
+}
