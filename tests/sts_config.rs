@@ -363,6 +363,62 @@ fn provider_replaces_static_token_code() {
 }
 
 #[test]
+fn ignored_static_code_is_warned() {
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let assume_role = base()
+        .serial_number(SERIAL)
+        .token_code("864213")
+        .build()
+        .unwrap();
+    let provider = MfaTokenProvider::function(|| async { Ok("654321".to_owned()) });
+
+    tracing::subscriber::with_default(subscriber, || {
+        StsConfig::builder(assume_role, client())
+            .mfa_token_provider(provider)
+            .build()
+            .unwrap();
+    });
+
+    let text = logs.text();
+    assert!(text.contains("WARN"), "{text}");
+    assert!(text.contains("ignoring the static code"), "{text}");
+    assert!(!text.contains("864213"), "{text}");
+}
+
+/// A `MakeWriter` that appends every log line to a shared buffer.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+
+    fn make_writer(&'a self) -> LogBuffer {
+        self.clone()
+    }
+}
+
+#[test]
 fn missing_base_credentials_is_rejected() {
     let client = StsClientConfig::builder()
         .region("us-east-1")
