@@ -6,7 +6,7 @@ mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_refresh_session::clock::{Clock, ManualClock, SystemClock};
 use aws_refresh_session::refresh::RefreshOutcome;
@@ -79,11 +79,10 @@ async fn duration_seconds_sets_expiry() {
         .await
         .unwrap();
 
-    #[allow(clippy::disallowed_methods)]
     let lifetime = credentials
         .expiry()
         .unwrap()
-        .duration_since(SystemTime::now())
+        .duration_since(SystemClock.now())
         .unwrap();
     assert!(lifetime > Duration::from_secs(1700), "{lifetime:?}");
     assert!(lifetime <= Duration::from_secs(1800), "{lifetime:?}");
