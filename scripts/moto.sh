@@ -31,6 +31,11 @@ install() {
     # so an interrupted install is redone.
     exec 9>"$MOTO_VENV.lock"
     flock 9
+    # A venv made by another script with the same moto version is kept.
+    if [ ! -f "$MARKER" ] && [ -x "$MOTO_VENV/bin/python" ] &&
+        "$MOTO_VENV/bin/python" -c "import sys, moto; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+        touch "$MARKER"
+    fi
     if [ ! -f "$MARKER" ]; then
         echo "installing moto[server]==$MOTO_VERSION into $MOTO_VENV" >&2
         rm -rf "$MOTO_VENV"
