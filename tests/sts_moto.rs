@@ -281,8 +281,8 @@ async fn mfa_command_code_is_sent() {
     assert_eq!(proxy.sent().matches("TokenCode=135790").count(), 1);
 }
 
-/// The static code serves the first AssumeRole call; a refresh that would
-/// reuse it fails with a distinct, non-retryable error and the store keeps
+/// The static code serves the first AssumeRole call. A refresh that would
+/// reuse it fails with a distinct, non-retryable error, and the store keeps
 /// serving the first credentials.
 #[tokio::test]
 async fn static_token_code_is_used_once() {
@@ -323,7 +323,7 @@ async fn static_token_code_is_used_once() {
 
 /// With an advisory window 10 seconds shorter than the 900-second
 /// lifetime, the background task refreshes about every 10 seconds of real
-/// time; each new key works.
+/// time. Each new key works.
 #[tokio::test]
 async fn background_refresh_rotates_keys() {
     let moto = Moto::start().await;

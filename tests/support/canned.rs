@@ -1,6 +1,6 @@
 //! A one-response HTTP server on 127.0.0.1, for STS error paths moto cannot
 //! produce (throttling, server errors, region disabled, a server that never
-//! answers).
+//! responds).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,7 +26,7 @@ pub struct CannedServer {
 }
 
 impl CannedServer {
-    /// Starts a server that answers every request with `reply`.
+    /// Starts a server that responds to every request with `reply`.
     pub async fn start(reply: Reply) -> CannedServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -39,7 +39,7 @@ impl CannedServer {
                 let counter = Arc::clone(&counter);
                 tokio::spawn(async move {
                     // One request per connection: read until the body has
-                    // arrived, then answer and close.
+                    // arrived, then respond and close.
                     let mut request = Vec::new();
                     let mut buffer = [0; 4096];
                     while !request_complete(&request) {

@@ -1,9 +1,9 @@
 //! A real moto server on 127.0.0.1, bootstrapped for the STS tests.
 //!
 //! [`Moto::start`] installs moto through `scripts/moto.sh install` (once per
-//! machine), starts `moto_server` on a free port with a clean environment,
-//! creates an IAM user with an access key, a role the user may assume and a
-//! role it may not, and then switches request authentication on. From then
+//! machine) and starts `moto_server` on a free port with a clean environment.
+//! It then creates an IAM user with an access key, a role the user may assume
+//! and a role it may not, and switches request authentication on. From then
 //! on moto checks every SigV4 signature. Dropping the handle kills and reaps
 //! the server.
 //!

@@ -74,9 +74,9 @@ impl MfaTokenProvider {
         }
     }
 
-    /// Runs `argv` (program first, then its arguments; no shell) and reads
-    /// the code from its standard output: the last 6-digit number that is
-    /// not part of a longer run of letters or digits.
+    /// Runs `argv` (the program, then its arguments) without a shell, and
+    /// reads the code from its standard output. The code is the last 6-digit
+    /// number that is not part of a longer run of letters or digits.
     ///
     /// # Errors
     ///
