@@ -6,6 +6,8 @@
 //! [`Strategy`] is the config enum a session is built from.
 
 pub mod custom;
+#[cfg(feature = "sts")]
+pub mod sts;
 
 use std::fmt;
 use std::future::Future;
@@ -75,12 +77,21 @@ pub enum Strategy {
     /// external `credential_process` command ([`ProcessSource`]), or an
     /// implementation of the trait.
     Custom(SharedSource),
+    /// STS `AssumeRole`, called through an SDK client built once.
+    #[cfg(feature = "sts")]
+    Sts(sts::StsConfig),
 }
 
 impl Strategy {
     /// Wraps any credential source.
     pub fn custom(source: impl CredentialSource) -> Self {
         Strategy::Custom(Arc::new(source))
+    }
+
+    /// Assumes a role through STS.
+    #[cfg(feature = "sts")]
+    pub fn sts(config: sts::StsConfig) -> Self {
+        Strategy::Sts(config)
     }
 
     /// Validates the configuration and builds the source it describes.
@@ -91,6 +102,8 @@ impl Strategy {
     pub async fn into_source(self) -> Result<SharedSource, Error> {
         match self {
             Strategy::Custom(source) => Ok(source),
+            #[cfg(feature = "sts")]
+            Strategy::Sts(config) => Ok(Arc::new(sts::StsSource::new(config).await?)),
         }
     }
 }
