@@ -8,20 +8,20 @@ export AWS_SHARED_CREDENTIALS_FILE=/dev/null
 unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_ENDPOINT_URL || true
 
 BUILD_DIR="$(pwd)/.build"
-MOTO_VENV="$BUILD_DIR/moto-venv"
-MOTO_VERSION="5.2.5"
 
 step() {
     printf '\n==> %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"
 }
 
-# Installs SoftHSM2 (the PKCS#11 tests' token) when it is missing.
+# Installs SoftHSM2 (the PKCS#11 tests' token) and the tools the moto
+# script uses, when they are missing.
 install_system_packages() {
     local missing=()
-    [ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
-    command -v softhsm2-util >/dev/null || missing+=(softhsm2)
+    [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null || missing+=(softhsm2)
+    command -v curl >/dev/null || missing+=(curl)
+    command -v flock >/dev/null || missing+=(util-linux)
     if [ ${#missing[@]} -eq 0 ]; then
-        echo "softhsm2 present"
+        echo "softhsm2, curl and flock present"
         return
     fi
     if [ "$(id -u)" -ne 0 ]; then
@@ -34,13 +34,8 @@ install_system_packages() {
 
 # Installs moto's server into .build/moto-venv when it is missing.
 install_moto() {
-    if [ -x "$MOTO_VENV/bin/moto_server" ]; then
-        echo "moto present in $MOTO_VENV"
-        return
-    fi
-    mkdir -p "$BUILD_DIR"
-    python3 -m venv "$MOTO_VENV"
-    "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+    scripts/moto.sh install >/dev/null
+    echo "moto $("$BUILD_DIR/moto-venv/bin/python" -c 'import moto; print(moto.__version__)') in $BUILD_DIR/moto-venv"
 }
 
 # Lists the crate's features, except `default`.
