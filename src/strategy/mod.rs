@@ -6,6 +6,8 @@
 //! [`Strategy`] is the config enum a session is built from.
 
 pub mod custom;
+#[cfg(feature = "iot")]
+pub mod iot;
 
 use std::fmt;
 use std::future::Future;
@@ -68,6 +70,9 @@ impl<S: CredentialSource + ?Sized> CredentialSource for Arc<S> {
 }
 
 /// The credential strategy a session is built from.
+// A config value built once per session, so the size of its largest
+// variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Strategy {
@@ -75,6 +80,10 @@ pub enum Strategy {
     /// external `credential_process` command ([`ProcessSource`]), or an
     /// implementation of the trait.
     Custom(SharedSource),
+    /// The AWS IoT Core credentials provider, authenticated by the device's
+    /// X.509 certificate.
+    #[cfg(feature = "iot")]
+    Iot(iot::IotConfig),
 }
 
 impl Strategy {
@@ -91,6 +100,8 @@ impl Strategy {
     pub async fn into_source(self) -> Result<SharedSource, Error> {
         match self {
             Strategy::Custom(source) => Ok(source),
+            #[cfg(feature = "iot")]
+            Strategy::Iot(config) => Ok(Arc::new(iot::IotSource::new(config)?)),
         }
     }
 }
