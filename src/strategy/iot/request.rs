@@ -156,12 +156,34 @@ fn transport_failure(
         return tls_failure(tls_error, endpoint);
     }
 
-    let message = if request_error.is_incomplete_message() || request_error.is_canceled() {
+    let message = if request_error.is_incomplete_message()
+        || request_error.is_canceled()
+        || is_closed_by_peer(&request_error)
+    {
         format!("the IoT credentials provider at {endpoint} closed the connection before answering")
     } else {
         format!("the credentials request to {endpoint} failed")
     };
     Error::connection(message).with_source(request_error)
+}
+
+/// Returns whether the peer closed or reset the connection, which a TLS
+/// stream reports as an unexpected EOF (no `close_notify`).
+fn is_closed_by_peer(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            );
+        }
+        current = error.source();
+    }
+    false
 }
 
 struct AbortOnDrop(tokio::task::AbortHandle);
