@@ -243,9 +243,11 @@ async fn closed_port_is_connection_error() {
     );
 }
 
-/// Each failure the provider can produce, with the check its error must
-/// pass.
-fn failure_cases(authority: &Authority) -> Vec<(&'static str, Failure, fn(&Error) -> bool)> {
+/// A failure's name, how to cause it, and the check its error must pass.
+type FailureCase = (&'static str, Failure, fn(&Error) -> bool);
+
+/// Returns each failure the provider can produce.
+fn failure_cases(authority: &Authority) -> Vec<FailureCase> {
     let other = Authority::new("Other CA");
     vec![
         (
