@@ -3,9 +3,9 @@
 //! start-up. It vends made-up credentials that AWS does not accept.
 //!
 //! It writes `ca.pem`, `device.pem.crt` and `device.pem.key` to a temporary
-//! directory, then either runs the command given as arguments with
+//! directory. Given a command as arguments, it runs that command with
 //! `IOT_ENDPOINT`, `IOT_ROLE_ALIAS`, `IOT_CERT`, `IOT_KEY` and `IOT_CA` set
-//! and exits with its status, or, with no arguments, prints those settings
+//! and exits with its status. With no arguments, it prints those settings
 //! and serves until interrupted.
 //!
 //! ```text

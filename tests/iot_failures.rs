@@ -211,7 +211,7 @@ async fn dropped_connection_is_connection_error() {
     assert!(
         error
             .message()
-            .contains("closed the connection before answering"),
+            .contains("closed the connection before responding"),
         "{error}"
     );
 }

@@ -26,8 +26,8 @@ impl Fixture {
         Fixture { authority, server }
     }
 
-    /// A config that trusts the fixture's CA and presents a fresh client
-    /// certificate from it, all as in-memory PEM.
+    /// Returns a config that trusts the fixture's CA and presents a fresh
+    /// client certificate from it, all as in-memory PEM.
     fn config(&self) -> IotConfigBuilder {
         let client = self.authority.client("test-thing");
         IotConfig::builder()

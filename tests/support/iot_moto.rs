@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// How long moto may take to answer its first request.
+/// The maximum time moto may take to respond to its first request.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Moto {

@@ -3,8 +3,8 @@
 //!
 //! It serves `GET /role-aliases/<alias>/credentials`, requires a client
 //! certificate issued by its client CA, checks the thing-name and duration
-//! headers, and can answer with the provider's error JSON, malformed JSON,
-//! never answer, or drop the connection. It counts requests, handshakes and
+//! headers, and can respond with the provider's error JSON or malformed
+//! JSON, never respond, or drop the connection. It counts requests, handshakes and
 //! resumed handshakes.
 #![allow(dead_code, unreachable_pub)]
 
@@ -32,7 +32,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-/// The role alias the server knows.
+/// The only role alias the server vends credentials for.
 pub const ROLE_ALIAS: &str = "test-role-alias";
 
 /// A certificate authority that issues server and client certificates.
@@ -189,22 +189,22 @@ fn der_element(input: &[u8], tag: u8) -> (&[u8], &[u8]) {
 /// What the server does with the next requests.
 #[derive(Clone, Debug)]
 pub enum Behavior {
-    /// Vends credentials that live this long (or as long as the duration
-    /// header asks, when `None`).
+    /// Vends credentials that live this long, or as long as the duration
+    /// header requests when `None`.
     Credentials { lifetime: Option<Duration> },
-    /// Answers with this status and the provider's error JSON.
+    /// Responds with this status and the provider's error JSON.
     Error {
         status: u16,
         error_type: &'static str,
         message: &'static str,
     },
-    /// Answers 200 with a body that is not JSON.
+    /// Responds 200 with a body that is not JSON.
     MalformedJson,
-    /// Answers 200 with an STS-shaped body.
+    /// Responds 200 with an STS-shaped body.
     StsShaped,
-    /// Accepts the request and never answers.
+    /// Accepts the request and never responds.
     Hang,
-    /// Closes the connection without answering.
+    /// Closes the connection without responding.
     Drop,
 }
 

@@ -15,15 +15,16 @@ use crate::error::Error;
 /// seconds.
 pub const DEFAULT_IOT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The shortest credential lifetime the provider accepts: 900 seconds.
+/// The minimum credential lifetime the provider accepts: 900 seconds.
 pub const MIN_IOT_DURATION: Duration = Duration::from_secs(900);
 
-/// The longest credential lifetime the provider accepts: 43,200 seconds
+/// The maximum credential lifetime the provider accepts: 43,200 seconds
 /// (12 hours). The role alias's own `credentialDurationSeconds` may cap it
 /// further.
 pub const MAX_IOT_DURATION: Duration = Duration::from_secs(43_200);
 
-/// The longest role alias and thing name AWS IoT accepts: 128 characters.
+/// The maximum length of a role alias or thing name in AWS IoT: 128
+/// characters.
 const MAX_NAME_LEN: usize = 128;
 
 /// PEM data, read from a file or given in memory.
@@ -62,7 +63,7 @@ impl Pem {
     }
 }
 
-/// Where the client certificate's private key lives.
+/// The location of the client certificate's private key.
 #[derive(Clone)]
 pub(crate) enum ClientKey {
     Pem(Pem),
@@ -303,10 +304,11 @@ impl IotConfigBuilder {
     ///
     /// # Errors
     ///
-    /// A validation error naming the parameter and value for a missing or
-    /// malformed endpoint, role alias, certificate, thing name, duration or
-    /// timeout; a configuration error when both or neither of a PEM private
-    /// key and a PKCS#11 key are set.
+    /// - A validation error naming the parameter and value for a missing or
+    ///   malformed endpoint, role alias, certificate, thing name, duration
+    ///   or timeout.
+    /// - A configuration error when both or neither of a PEM private key
+    ///   and a PKCS#11 key are set.
     pub fn build(self) -> Result<IotConfig, Error> {
         let endpoint = Endpoint::parse(&required("endpoint", self.endpoint)?)?;
 

@@ -17,7 +17,7 @@ use crate::error::Error;
 /// The `endpointType` that names the credentials provider.
 const CREDENTIAL_PROVIDER_ENDPOINT_TYPE: &str = "iot:CredentialProvider";
 
-/// Where and as whom to call `DescribeEndpoint`.
+/// The region, endpoint and credentials of a `DescribeEndpoint` call.
 ///
 /// `Debug` shows the access key id, never the secret.
 #[derive(Clone)]
@@ -62,10 +62,11 @@ impl fmt::Debug for DiscoveryConfig {
 ///
 /// # Errors
 ///
-/// A validation error for an empty region; a request error with the
-/// status and code when the service answers with an error; a connection or
-/// timeout error when it cannot be reached; a credential error when the
-/// answer has no address.
+/// - A validation error for an empty region.
+/// - A request error with the status and code when the service returns an
+///   error.
+/// - A connection or timeout error when the endpoint cannot be reached.
+/// - A credential error when the response has no address.
 ///
 /// # Examples
 ///
@@ -117,7 +118,7 @@ pub async fn discover_credentials_endpoint(config: &DiscoveryConfig) -> Result<S
         .ok_or_else(|| {
             Error::credential(
                 "endpointAddress",
-                "DescribeEndpoint answered without an `endpointAddress`",
+                "DescribeEndpoint returned no `endpointAddress`; check the endpoint URL",
             )
         })
 }
@@ -140,7 +141,7 @@ where
                 status,
                 code.clone(),
                 format!(
-                    "DescribeEndpoint in {region} answered {status} {}: {message}; check the credentials and \
+                    "DescribeEndpoint in {region} failed with {status} {}: {message}; check the credentials and \
                      their iot:DescribeEndpoint permission",
                     code.as_deref().unwrap_or("without an error code")
                 ),

@@ -197,7 +197,7 @@ fn classify_host(host: &str) -> HostForm<'_> {
     }
 }
 
-/// The account-specific endpoint prefix: lowercase letters and digits.
+/// Checks the account-specific endpoint prefix: lowercase letters and digits.
 fn is_endpoint_id(id: &str) -> bool {
     !id.is_empty()
         && id
@@ -205,7 +205,7 @@ fn is_endpoint_id(id: &str) -> bool {
             .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit())
 }
 
-/// `<region>.amazonaws.com` or `<region>.amazonaws.com.cn`.
+/// Checks for `<region>.amazonaws.com` or `<region>.amazonaws.com.cn`.
 fn is_region_and_domain(rest: &str) -> bool {
     let region = rest
         .strip_suffix(".amazonaws.com")

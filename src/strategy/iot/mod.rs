@@ -37,8 +37,8 @@
 //! | server certificate not trusted | connection error: "this client rejected the server certificate …" |
 //! | client certificate rejected (unknown CA, expired, revoked) | connection error: "the server … rejected the client certificate (TLS alert …)" |
 //! | 403, 404 and other statuses | request error with the status, the `x-amzn-errortype` code and the provider's message |
-//! | no answer within the timeout | timeout error |
-//! | connection dropped before the answer | connection error |
+//! | no response within the timeout | timeout error |
+//! | connection dropped before the response | connection error |
 //! | body not JSON, field missing or malformed | credential error naming the field |
 //!
 //! # Limitations
@@ -89,7 +89,7 @@ impl IotSource {
     /// # Errors
     ///
     /// - A validation error naming `certificate`, `private_key` or `ca` when
-    ///   a file cannot be read or holds no usable PEM.
+    ///   a file cannot be read or contains no usable PEM.
     /// - A configuration error when the certificate and the key do not
     ///   match, or the PKCS#11 module, token, PIN or key is wrong.
     pub fn new(config: IotConfig) -> Result<Self, Error> {
@@ -124,7 +124,7 @@ impl IotSource {
         .await
         .map_err(|_| {
             Error::timeout(format!(
-                "the IoT credentials provider at {} did not answer within {:?}; check the endpoint \
+                "the IoT credentials provider at {} timed out: no response within {:?}; check the endpoint \
                      and the network, or raise `timeout`",
                 self.config.endpoint, self.config.timeout
             ))

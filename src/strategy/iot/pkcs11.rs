@@ -1,8 +1,8 @@
 //! Client keys held in a PKCS#11 token: the key never leaves the token.
 //!
-//! rustls asks a [`SigningKey`] for a signature during each handshake;
-//! [`TokenKey`] answers by hashing the handshake transcript here and having
-//! the token sign the digest with `C_Sign`:
+//! rustls requests a signature from a [`SigningKey`] during each handshake.
+//! [`TokenKey`] hashes the handshake transcript here and has the token sign
+//! the digest with `C_Sign`:
 //!
 //! - ECDSA (P-256, P-384) uses `CKM_ECDSA` over a SHA-2 digest, because
 //!   SoftHSM2 and many tokens lack the combined `CKM_ECDSA_SHA256`. The token
@@ -329,7 +329,7 @@ fn find_slot(context: &Pkcs11, key: &Pkcs11Key) -> Result<Slot, Error> {
         });
     }
 
-    let wanted = key.token_label.as_deref().unwrap_or_default();
+    let expected = key.token_label.as_deref().unwrap_or_default();
     let mut labels = Vec::new();
     for slot in slots {
         let Ok(info) = context.get_token_info(slot) else {
@@ -337,13 +337,13 @@ fn find_slot(context: &Pkcs11, key: &Pkcs11Key) -> Result<Slot, Error> {
         };
         // Token labels are padded with spaces to 32 bytes.
         let label = info.label().trim_end().to_owned();
-        if label == wanted {
+        if label == expected {
             return Ok(slot);
         }
         labels.push(label);
     }
     Err(Error::configuration(format!(
-        "no PKCS#11 token is labelled {wanted:?} in module {}; the tokens found are {labels:?}",
+        "no PKCS#11 token is labelled {expected:?} in module {}; the tokens found are {labels:?}",
         key.module.display()
     )))
 }

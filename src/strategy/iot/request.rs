@@ -2,9 +2,9 @@
 //! response.
 //!
 //! Each refresh opens a new connection with the source's shared TLS
-//! configuration. Refreshes are minutes to hours apart, longer than any
-//! server keeps an idle connection, so a pooled connection would rarely
-//! survive; the shared configuration still resumes the TLS session.
+//! configuration. Refreshes are minutes to hours apart, which is longer than
+//! servers usually keep an idle connection, so a pooled connection would
+//! rarely survive. The shared configuration still resumes the TLS session.
 
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ pub(crate) const THING_NAME_HEADER: &str = "x-amzn-iot-thingname";
 /// The header that requests a credential lifetime in seconds.
 pub(crate) const DURATION_HEADER: &str = "x-amzn-iot-credential-duration-seconds";
 
-/// The largest response body read: 64 KiB. The provider's answers are
+/// The maximum response body read: 64 KiB. The provider's responses are
 /// about 1 KiB.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -75,7 +75,7 @@ pub(crate) async fn send(
             })?;
     let connection = tokio::spawn(connection);
     // Stops the connection task if this request is dropped (for example by
-    // the timeout), so a provider that never answers leaks no task.
+    // the timeout), so a provider that never responds leaks no task.
     let _abort = AbortOnDrop(connection.abort_handle());
 
     let request = build_request(config)?;
@@ -83,8 +83,8 @@ pub(crate) async fn send(
         Ok(response) => response,
         Err(error) => {
             // With TLS 1.3 the server's verdict on the client certificate
-            // arrives after the handshake, on the first read; the
-            // connection task may hold that error rather than the request.
+            // arrives after the handshake, on the first read. So the
+            // connection task, not the request, may have that error.
             let connection_error = match connection.await {
                 Ok(Err(error)) => Some(error),
                 _ => None,
@@ -160,7 +160,9 @@ fn transport_failure(
         || request_error.is_canceled()
         || is_closed_by_peer(&request_error)
     {
-        format!("the IoT credentials provider at {endpoint} closed the connection before answering")
+        format!(
+            "the IoT credentials provider at {endpoint} closed the connection before responding"
+        )
     } else {
         format!("the credentials request to {endpoint} failed")
     };

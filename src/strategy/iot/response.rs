@@ -1,4 +1,4 @@
-//! The provider's answer: credentials on 200, its error JSON otherwise.
+//! The provider's response: credentials on 200, its error JSON otherwise.
 //!
 //! A 200 body is `{"credentials": {"accessKeyId", "secretAccessKey",
 //! "sessionToken", "expiration"}}`: camelCase keys nested under
@@ -11,7 +11,8 @@ use super::request::RawResponse;
 use crate::credentials::{Credentials, parse_rfc3339};
 use crate::error::Error;
 
-/// The longest excerpt of an error body copied into an error message.
+/// The maximum length, in characters, of the body excerpt copied into an
+/// error message.
 const MAX_BODY_EXCERPT: usize = 512;
 
 /// Turns the provider's response into credentials or a typed error.
@@ -22,12 +23,12 @@ pub(crate) fn parse(response: &RawResponse, role_alias: &str) -> Result<Credenti
 
     // serde_json's syntax errors give a position, never the input, so they
     // may be kept as the source.
-    // NOTE: the parsed `Value` holds the secret in a plain `String`, which is
+    // NOTE: the parsed `Value` stores the secret in a plain `String`, which is
     // freed without zeroizing; the raw body is zeroized.
     let document: Value = serde_json::from_slice(&response.body).map_err(|error| {
         Error::credential(
             "credentials",
-            "the IoT credentials provider answered 200 with a body that is not JSON",
+            "the IoT credentials provider returned 200 with a body that is not JSON",
         )
         .with_source(error)
     })?;
@@ -77,7 +78,7 @@ pub(crate) fn parse(response: &RawResponse, role_alias: &str) -> Result<Credenti
         .build()
 }
 
-/// Builds the request error for a non-200 answer, with the provider's
+/// Builds the request error for a non-200 response, with the provider's
 /// `message` and an excerpt of the body.
 fn provider_error(response: &RawResponse, role_alias: &str) -> Error {
     let status = response.status;
@@ -108,13 +109,13 @@ fn provider_error(response: &RawResponse, role_alias: &str) -> Error {
         429 => "the provider is throttling; the refresh will back off",
         _ => "the provider may recover; the refresh will retry",
     };
-    let said = provider_message.as_deref().unwrap_or("no message");
+    let message = provider_message.as_deref().unwrap_or("no message");
 
     Error::request(
         status.as_u16(),
         code,
         format!(
-            "the IoT credentials provider answered {status} for role alias {role_alias:?}: {said}; {hint} (body: {})",
+            "the IoT credentials provider returned {status} for role alias {role_alias:?}: {message}; {hint} (body: {})",
             excerpt(&body)
         ),
     )

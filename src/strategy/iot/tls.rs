@@ -1,6 +1,6 @@
 //! The mutual-TLS client configuration, built once per source, and the
-//! translation of TLS failures into errors that say which side rejected
-//! what.
+//! translation of TLS failures into errors that name the side that
+//! rejected the handshake and the reason.
 
 use std::sync::Arc;
 
