@@ -79,6 +79,66 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// Sends a form-encoded POST and returns the status and body.
+    ///
+    /// The `Authorization` header only names `service` in its credential
+    /// scope, which is how moto routes requests to 127.0.0.1. It carries no
+    /// valid signature, so this works only while authentication is off.
+    pub fn post_unsigned(
+        &self,
+        service: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> (u16, String) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto");
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {length}\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/{service}/aws4_request, \
+             SignedHeaders=host, Signature=0\r\n\r\n{body}",
+            port = self.port,
+            length = body.len(),
+        );
+        stream.write_all(request.as_bytes()).expect("write to moto");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .expect("read from moto");
+
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .expect("moto status line");
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// Turns request authentication on: from now on moto checks every
+    /// signature and session token.
+    pub fn enable_auth(&self) {
+        let (status, body) = self.post_unsigned("sts", "/moto-api/reset-auth", "text/plain", "0");
+        assert_eq!(status, 200, "moto reset-auth failed: {body}");
+    }
+}
+
+/// Returns the text of the first `<tag>` element in `xml`.
+pub fn xml_text(xml: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
+        + open.len();
+    let end = xml[start..].find(&close).expect("closing tag") + start;
+    xml[start..end].to_owned()
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -186,9 +186,37 @@ fn der_element(input: &[u8], tag: u8) -> (&[u8], &[u8]) {
     (&input[header..header + len], &input[header + len..])
 }
 
+/// Credentials a [`Vendor`] obtained, with the expiry as RFC 3339.
+pub struct Vended {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    pub expiration: String,
+}
+
+/// A function the server calls for each credentials request, such as an
+/// AssumeRole against moto.
+#[derive(Clone)]
+pub struct Vendor(
+    pub  Arc<
+        dyn Fn() -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<Vended, String>> + Send>,
+            > + Send
+            + Sync,
+    >,
+);
+
+impl std::fmt::Debug for Vendor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vendor")
+    }
+}
+
 /// What the server does with the next requests.
 #[derive(Clone, Debug)]
 pub enum Behavior {
+    /// Vends what the function returns, after the provider's checks.
+    Delegate(Vendor),
     /// Vends credentials that live this long, or as long as the duration
     /// header requests when `None`.
     Credentials { lifetime: Option<Duration> },
@@ -454,7 +482,7 @@ async fn handle(
             );
             return Ok(response);
         }
-        Behavior::Credentials { .. } => {}
+        Behavior::Credentials { .. } | Behavior::Delegate(_) => {}
     }
 
     // The provider's own checks, in the order it applies them.
@@ -499,8 +527,28 @@ async fn handle(
         },
     };
 
-    let Behavior::Credentials { lifetime } = behavior else {
-        unreachable!("other behaviors returned above");
+    let lifetime = match behavior {
+        Behavior::Credentials { lifetime } => lifetime,
+        Behavior::Delegate(vendor) => {
+            return Ok(match (vendor.0)().await {
+                Ok(vended) => json(
+                    StatusCode::OK,
+                    format!(
+                        "{{\"credentials\":{{\"accessKeyId\":\"{}\",\"secretAccessKey\":\"{}\",\
+                         \"sessionToken\":\"{}\",\"expiration\":\"{}\"}}}}",
+                        vended.access_key_id,
+                        vended.secret_access_key,
+                        vended.session_token,
+                        vended.expiration
+                    ),
+                ),
+                Err(message) => {
+                    eprintln!("test provider: the vendor failed: {message}");
+                    provider_error(500, "InternalFailureException", "Internal failure")
+                }
+            });
+        }
+        _ => unreachable!("other behaviors returned above"),
     };
     let lifetime = lifetime.or(requested).unwrap_or(Duration::from_secs(3600));
     let number = state.vended.fetch_add(1, Ordering::SeqCst) + 1;
