@@ -194,17 +194,14 @@ pub struct Vended {
     pub expiration: String,
 }
 
+/// The future a [`Vendor`] returns.
+pub type VendFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vended, String>> + Send>>;
+
 /// A function the server calls for each credentials request, such as an
 /// AssumeRole against moto.
 #[derive(Clone)]
-pub struct Vendor(
-    pub  Arc<
-        dyn Fn() -> std::pin::Pin<
-                Box<dyn std::future::Future<Output = Result<Vended, String>> + Send>,
-            > + Send
-            + Sync,
-    >,
-);
+pub struct Vendor(pub Arc<dyn Fn() -> VendFuture + Send + Sync>);
 
 impl std::fmt::Debug for Vendor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
