@@ -56,6 +56,7 @@ async fn untrusted_server_ca_is_rejected() {
         error.message().contains("not issued by a trusted CA"),
         "{error}"
     );
+    assert!(!error.is_retryable());
     assert_eq!(server.request_count(), 0);
 }
 
@@ -71,6 +72,7 @@ async fn client_cert_from_other_ca_is_rejected_tls13() {
         error.message().contains("rejected the client certificate"),
         "{error}"
     );
+    assert!(!error.is_retryable());
     assert_eq!(server.request_count(), 0);
     assert_eq!(server.failed_handshakes().len(), 1);
 }
@@ -214,6 +216,7 @@ async fn dropped_connection_is_connection_error() {
             .contains("closed the connection before responding"),
         "{error}"
     );
+    assert!(error.is_retryable());
 }
 
 #[tokio::test]

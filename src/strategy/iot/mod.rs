@@ -34,8 +34,8 @@
 //!
 //! | failure | error |
 //! | --- | --- |
-//! | server certificate not trusted | connection error: "this client rejected the server certificate …" |
-//! | client certificate rejected (unknown CA, expired, revoked) | connection error: "the server … rejected the client certificate (TLS alert …)" |
+//! | server certificate not trusted | connection error, not retryable: "this client rejected the server certificate …" |
+//! | client certificate rejected (unknown CA, expired, revoked) | connection error, not retryable: "the server … rejected the client certificate (TLS alert …)" |
 //! | 403, 404 and other statuses | request error with the status, the `x-amzn-errortype` code and the provider's message |
 //! | no response within the timeout | timeout error |
 //! | connection dropped before the response | connection error |

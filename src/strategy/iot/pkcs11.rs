@@ -270,6 +270,7 @@ pub(crate) fn open_signing_key(key: &Pkcs11Key) -> Result<Arc<dyn SigningKey>, E
     Ok(Arc::new(TokenKey {
         inner: Arc::new(TokenKeyInner {
             session: Mutex::new(session),
+            pin: key.pin.clone().unwrap_or_default(),
             handle,
             kind,
             spki,
@@ -489,6 +490,8 @@ struct TokenKey {
 
 struct TokenKeyInner {
     session: Mutex<Session>,
+    /// Kept to log in again if the token logs the session out.
+    pin: Zeroizing<String>,
     handle: ObjectHandle,
     kind: KeyKind,
     spki: SubjectPublicKeyInfoDer<'static>,
@@ -585,7 +588,18 @@ impl TokenSigner {
 
         let signature = {
             let session = self.inner.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            session.sign(&mechanism, self.inner.handle, &digest)
+            match session.sign(&mechanism, self.inner.handle, &digest) {
+                // NOTE: no test drives a token into logging the session out,
+                // so this recovery path is unexercised.
+                Err(Pkcs11Error::Pkcs11(RvError::UserNotLoggedIn, _)) => {
+                    tracing::warn!(key = %self.inner.description, "PKCS#11 session was logged out; logging in again");
+                    let pin = AuthPin::from(self.inner.pin.as_str());
+                    session
+                        .login(UserType::User, Some(&pin))
+                        .and_then(|()| session.sign(&mechanism, self.inner.handle, &digest))
+                }
+                other => other,
+            }
         }
         .map_err(|error| {
             tracing::error!(key = %self.inner.description, error = %error, "PKCS#11 signing failed");

@@ -252,7 +252,13 @@ pub(crate) fn find_tls_error<'a>(
 }
 
 /// Describes a TLS failure by the side that rejected the handshake.
+///
+/// A rejected certificate, on either side, is not retryable: it stays
+/// rejected until someone changes the certificate, the CA bundle or the
+/// provider's registration, so the refresher waits its maximum backoff.
 pub(crate) fn tls_failure(error: &rustls::Error, endpoint: &Endpoint) -> Error {
+    let certificate_rejected = matches!(error, rustls::Error::InvalidCertificate(_))
+        || matches!(error, rustls::Error::AlertReceived(alert) if is_client_certificate_alert(*alert));
     let message = match error {
         rustls::Error::InvalidCertificate(reason) => format!(
             "this client rejected the server certificate of {endpoint}: {}; {}",
@@ -269,7 +275,9 @@ pub(crate) fn tls_failure(error: &rustls::Error, endpoint: &Endpoint) -> Error {
         }
         other => format!("the TLS handshake with {endpoint} failed: {other}"),
     };
-    Error::connection(message).with_source(error.clone())
+    Error::connection(message)
+        .with_source(error.clone())
+        .with_retryable(!certificate_rejected)
 }
 
 fn describe_certificate_error(error: &CertificateError) -> String {
