@@ -339,7 +339,7 @@ impl IotServer {
         *self.state.behavior.lock().unwrap() = behavior;
     }
 
-    /// Makes the server answer 403 unless the thing-name header is `name`.
+    /// Makes the server respond 403 unless the thing-name header is `name`.
     pub fn expect_thing_name(&self, name: &str) {
         *self.state.expected_thing_name.lock().unwrap() = Some(name.to_owned());
     }

@@ -12,8 +12,8 @@
 //!
 //! `C_Initialize` succeeds once per process, so one context per module path
 //! is kept for the life of the process. A `cryptoki` session is `Send` but
-//! not `Sync`, so each key's session sits behind a mutex; it stays open and
-//! logged in, because closing the last session logs the token out.
+//! not `Sync`, so each key's session sits behind a mutex. The session stays
+//! open and logged in, because closing the last session logs the token out.
 
 use std::collections::HashMap;
 use std::fmt;
