@@ -13,15 +13,16 @@ step() {
     printf '\n==> %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"
 }
 
-# Installs SoftHSM2 (the PKCS#11 tests' token) and the tools the moto
-# script uses, when they are missing.
+# Installs SoftHSM2 and opensc (the PKCS#11 tests' token and its key tool)
+# and the tools the moto script uses, when they are missing.
 install_system_packages() {
     local missing=()
     [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null || missing+=(softhsm2)
+    command -v pkcs11-tool >/dev/null || missing+=(opensc)
     command -v curl >/dev/null || missing+=(curl)
     command -v flock >/dev/null || missing+=(util-linux)
     if [ ${#missing[@]} -eq 0 ]; then
-        echo "softhsm2, curl and flock present"
+        echo "softhsm2, opensc, curl and flock present"
         return
     fi
     if [ "$(id -u)" -ne 0 ]; then

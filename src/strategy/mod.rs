@@ -6,6 +6,8 @@
 //! [`Strategy`] is the config enum a session is built from.
 
 pub mod custom;
+#[cfg(feature = "iot")]
+pub mod iot;
 #[cfg(feature = "sts")]
 pub mod sts;
 
@@ -70,6 +72,9 @@ impl<S: CredentialSource + ?Sized> CredentialSource for Arc<S> {
 }
 
 /// The credential strategy a session is built from.
+// A config value built once per session, so the size of its largest
+// variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Strategy {
@@ -80,6 +85,10 @@ pub enum Strategy {
     /// STS `AssumeRole`, called through an SDK client built once.
     #[cfg(feature = "sts")]
     Sts(sts::StsConfig),
+    /// The AWS IoT Core credentials provider, authenticated by the device's
+    /// X.509 certificate.
+    #[cfg(feature = "iot")]
+    Iot(iot::IotConfig),
 }
 
 impl Strategy {
@@ -94,6 +103,12 @@ impl Strategy {
         Strategy::Sts(config)
     }
 
+    /// Gets credentials from the AWS IoT Core credentials provider.
+    #[cfg(feature = "iot")]
+    pub fn iot(config: iot::IotConfig) -> Self {
+        Strategy::Iot(config)
+    }
+
     /// Validates the configuration and builds the source it describes.
     ///
     /// # Errors
@@ -104,6 +119,8 @@ impl Strategy {
             Strategy::Custom(source) => Ok(source),
             #[cfg(feature = "sts")]
             Strategy::Sts(config) => Ok(Arc::new(sts::StsSource::new(config).await?)),
+            #[cfg(feature = "iot")]
+            Strategy::Iot(config) => Ok(Arc::new(iot::IotSource::new(config)?)),
         }
     }
 }
