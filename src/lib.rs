@@ -8,9 +8,11 @@ pub mod clock;
 pub mod credentials;
 pub mod error;
 pub mod refresh;
+pub mod signing;
 pub mod strategy;
 
 pub use credentials::Credentials;
 pub use error::{Error, ErrorKind};
 pub use refresh::{CredentialStore, RefreshMode, RefreshPolicy};
+pub use signing::{PayloadMode, RefreshingCredentialsLayer, SigningSettings};
 pub use strategy::{CredentialSource, Strategy};
