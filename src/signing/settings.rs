@@ -87,6 +87,9 @@ pub struct SigningSettings {
     content_sha256_header: bool,
     excluded_headers: Vec<Cow<'static, str>>,
     learn_clock_skew: bool,
+    double_encode_path: bool,
+    normalize_path: bool,
+    sign_session_token: bool,
 }
 
 impl SigningSettings {
@@ -107,6 +110,9 @@ impl SigningSettings {
                 .map(|name| Cow::Borrowed(*name))
                 .collect(),
             learn_clock_skew: true,
+            double_encode_path: true,
+            normalize_path: true,
+            sign_session_token: true,
         }
     }
 
@@ -118,6 +124,8 @@ impl SigningSettings {
         let mut settings = SigningSettings::new("s3", region);
         settings.s3_rules = true;
         settings.content_sha256_header = true;
+        settings.double_encode_path = false;
+        settings.normalize_path = false;
         settings
     }
 
@@ -154,6 +162,35 @@ impl SigningSettings {
     /// Defaults to `true`.
     pub fn learn_clock_skew(mut self, enabled: bool) -> Self {
         self.learn_clock_skew = enabled;
+        self
+    }
+
+    /// Sets whether the URI path, already percent-encoded on the request,
+    /// is percent-encoded a second time in the canonical request. Defaults
+    /// to `true` for [`SigningSettings::new`] and `false` for
+    /// [`SigningSettings::s3`], as AWS's services expect.
+    pub fn double_encode_path(mut self, enabled: bool) -> Self {
+        self.double_encode_path = enabled;
+        self
+    }
+
+    /// Sets whether the URI path is normalised (RFC 3986 dot segments and
+    /// repeated slashes removed) in the canonical request. Defaults to
+    /// `true` for [`SigningSettings::new`] and `false` for
+    /// [`SigningSettings::s3`].
+    pub fn normalize_path(mut self, enabled: bool) -> Self {
+        self.normalize_path = enabled;
+        self
+    }
+
+    /// Sets whether the `x-amz-security-token` header is part of the
+    /// signature. Defaults to `true`, which every AWS service accepts; with
+    /// `false` the header is still sent, unsigned, which only a few
+    /// endpoints expect. Presigned URLs use
+    /// [`PresignOptions::session_token_after_signing`](super::PresignOptions::session_token_after_signing)
+    /// instead.
+    pub fn sign_session_token(mut self, enabled: bool) -> Self {
+        self.sign_session_token = enabled;
         self
     }
 
@@ -211,19 +248,26 @@ impl SigningSettings {
         let mut settings = aws_sigv4::http_request::SigningSettings::default();
         settings.signature_location = location;
         settings.excluded_headers = Some(self.excluded_headers.clone());
-        if self.s3_rules {
-            settings.percent_encoding_mode = PercentEncodingMode::Single;
-            settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.percent_encoding_mode = if self.double_encode_path {
+            PercentEncodingMode::Double
         } else {
-            settings.percent_encoding_mode = PercentEncodingMode::Double;
-            settings.uri_path_normalization_mode = UriPathNormalizationMode::Enabled;
-        }
+            PercentEncodingMode::Single
+        };
+        settings.uri_path_normalization_mode = if self.normalize_path {
+            UriPathNormalizationMode::Enabled
+        } else {
+            UriPathNormalizationMode::Disabled
+        };
         settings.payload_checksum_kind = if self.content_sha256_header {
             PayloadChecksumKind::XAmzSha256
         } else {
             PayloadChecksumKind::NoHeader
         };
-        settings.session_token_mode = SessionTokenMode::Include;
+        settings.session_token_mode = if self.sign_session_token {
+            SessionTokenMode::Include
+        } else {
+            SessionTokenMode::Exclude
+        };
         settings
     }
 }
