@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use aws_refresh_session::clock::ManualClock;
 use aws_refresh_session::signing::{
-    PayloadMode, PresignOptions, RefreshingCredentialsLayer, SigningServiceError, SigningSettings,
+    PayloadMode, PresignOptions, RefreshingCredentialsLayer, SigningSettings,
 };
 use aws_refresh_session::strategy::CustomSource;
 use aws_refresh_session::{CredentialStore, Credentials, RefreshMode, RefreshPolicy};
@@ -96,9 +96,8 @@ async fn non_utf8_header_is_rejected_uncalled() {
 
 #[tokio::test]
 async fn expired_credentials_are_rejected_uncalled() {
-    // The store refuses to build on expired credentials, so the layer's
-    // clock skew pushes the signing time past a valid expiry instead: sign
-    // with credentials that expire one second after the store's time.
+    // The clock moves to the expiry: the store's refresh returns the same,
+    // now expired, credentials, so the request fails as expired.
     let expiring = Credentials::new(
         ACCESS_KEY_ID,
         SECRET_ACCESS_KEY,

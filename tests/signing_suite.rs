@@ -36,6 +36,7 @@ fn suite_dir() -> PathBuf {
         .lines()
         .find_map(|line| line.strip_prefix("host: "))
         .expect("rustc -vV names the host");
+
     let output = Command::new(env!("CARGO"))
         .args([
             "metadata",
@@ -53,6 +54,7 @@ fn suite_dir() -> PathBuf {
         "cargo metadata failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+
     let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let manifest = metadata["packages"]
         .as_array()

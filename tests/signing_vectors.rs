@@ -1,5 +1,5 @@
 //! Cases distilled from public bug reports against SigV4 signers, with
-//! botocore 1.44.8's answers (`tests/data/sigv4-vectors.json`).
+//! the signatures botocore 1.44.8 produced (`tests/data/sigv4-vectors.json`).
 
 mod signing_support;
 
@@ -110,7 +110,7 @@ fn signature_of_canonical(case: &Value, canonical: &str) -> String {
     calculate_signature(key, string_to_sign.as_bytes())
 }
 
-/// The signatures the `known_wrong` canonical forms would give.
+/// Computes the signatures that the `known_wrong` canonical forms give.
 fn known_wrong_signatures(case: &Value) -> Vec<String> {
     let Some(wrong) = case["known_wrong"].as_object() else {
         return Vec::new();

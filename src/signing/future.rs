@@ -126,7 +126,7 @@ where
                         sign_request(&mut request, &credentials, &signer.shared.settings, time)
                     });
                     if let Err(error) = signed {
-                        tracing::error!(error = %error, uri = %request.uri(), "request not signed");
+                        tracing::error!(error = %error, uri = %super::sign::describe_uri(request.uri()), "request not signed");
                         this.state.set(State::Failed { error: None });
                         return Poll::Ready(Err(SigningServiceError::Signing(error)));
                     }

@@ -9,7 +9,7 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use http_body::Body;
 
 use super::settings::SigningSettings;
-use super::sign::{check_host, check_not_expired, payload_for, signable_headers};
+use super::sign::{check_host, check_not_expired, describe_uri, payload_for, signable_headers};
 use crate::credentials::{Credentials, format_rfc3339};
 use crate::error::Error;
 use crate::refresh::CredentialStore;
@@ -225,6 +225,7 @@ where
     let mut sigv4_settings = settings.to_sigv4(SignatureLocation::QueryParams);
     sigv4_settings.expires_in = Some(expires_in);
     let uri = request.uri().to_string();
+    let shown = describe_uri(request.uri());
     let signable = SignableRequest::new(
         request.method().as_str(),
         uri.as_str(),
@@ -233,7 +234,7 @@ where
     )
     .map_err(|error| {
         Error::signing(format!(
-            "the request URI {uri:?} cannot be presigned; pass an absolute URI"
+            "the request URI {shown:?} cannot be presigned; pass an absolute URI"
         ))
         .with_source(error)
     })?;
@@ -257,7 +258,7 @@ where
             sign(signable, &params)
         })
         .map_err(|error| {
-            Error::signing(format!("presigning the request to {uri:?} failed")).with_source(error)
+            Error::signing(format!("presigning the request to {shown:?} failed")).with_source(error)
         })?;
     let (instructions, _signature) = output.into_parts();
     let (_, query_params) = instructions.into_parts();

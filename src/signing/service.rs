@@ -80,7 +80,7 @@ where
                 match signed {
                     Ok(()) => ResponseFuture::called(self.inner.call(request), self.signer.clone()),
                     Err(error) => {
-                        tracing::error!(error = %error, uri = %request.uri(), "request not signed");
+                        tracing::error!(error = %error, uri = %super::sign::describe_uri(request.uri()), "request not signed");
                         ResponseFuture::failed(error)
                     }
                 }

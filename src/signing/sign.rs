@@ -104,6 +104,7 @@ where
             aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
     }
     let uri = request.uri().to_string();
+    let shown = describe_uri(request.uri());
     let headers = signable_headers(request)?;
     check_host(request)?;
 
@@ -117,7 +118,7 @@ where
     )
     .map_err(|error| {
         Error::signing(format!(
-            "the request URI {uri:?} cannot be signed; pass an absolute URI such as https://sts.us-east-1.amazonaws.com/"
+            "the request URI {shown:?} cannot be signed; pass an absolute URI such as https://sts.us-east-1.amazonaws.com/"
         ))
         .with_source(error)
     })?;
@@ -135,7 +136,7 @@ where
     let (instructions, _signature) = sign(signable, &params)
         .map_err(|error| {
             Error::signing(format!(
-                "signing the {} request to {uri:?} failed; check the URI and header values",
+                "signing the {} request to {shown:?} failed; check the URI and header values",
                 request.method()
             ))
             .with_source(error)
@@ -147,7 +148,13 @@ where
     let (new_headers, _) = instructions.into_parts();
     let mut values = Vec::with_capacity(new_headers.len());
     for header in &new_headers {
-        let name = HeaderName::from_static(header.name());
+        let name = HeaderName::from_bytes(header.name().as_bytes()).map_err(|error| {
+            Error::signing(format!(
+                "aws-sigv4 produced an invalid header name {:?}",
+                header.name()
+            ))
+            .with_source(error)
+        })?;
         let mut value = HeaderValue::from_str(header.value()).map_err(|error| {
             Error::signing(format!(
                 "aws-sigv4 produced an invalid value for the {name} header"
@@ -171,6 +178,24 @@ where
         request_headers.insert(name, value);
     }
     Ok(())
+}
+
+/// Describes a URI for errors and logs without its query, which may carry
+/// a presigned URL's session token.
+pub(crate) fn describe_uri(uri: &http::Uri) -> String {
+    let mut shown = String::new();
+    if let Some(scheme) = uri.scheme_str() {
+        shown.push_str(scheme);
+        shown.push_str("://");
+    }
+    if let Some(authority) = uri.authority() {
+        shown.push_str(authority.as_str());
+    }
+    shown.push_str(uri.path());
+    if uri.query().is_some() {
+        shown.push_str("?…");
+    }
+    shown
 }
 
 /// Returns whether a header carries a credential.
@@ -198,7 +223,7 @@ pub(crate) fn check_host<B>(request: &http::Request<B>) -> Result<(), Error> {
     }
     Err(Error::signing(format!(
         "the request URI {:?} has no host and the request has no Host header; pass an absolute URI such as https://sts.us-east-1.amazonaws.com/",
-        request.uri().to_string()
+        describe_uri(request.uri())
     )))
 }
 

@@ -1,6 +1,6 @@
 //! Shared pieces of the signing tests: a store over fixed credentials with
 //! a manual clock, and an inner service that records what it was sent.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
