@@ -388,6 +388,52 @@ async fn waiting_request_uses_readied_service() {
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_cold_requests_fetch_once() {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counter = fetches.clone();
+    let source = CustomSource::new("deferred", move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async {
+            tokio::task::yield_now().await;
+            Ok(temporary_credentials())
+        }
+    });
+    let store = CredentialStore::builder(source)
+        .clock(Arc::new(ManualClock::new(suite_time())))
+        .policy(RefreshPolicy::default().mode(RefreshMode::Deferred))
+        .build()
+        .await
+        .unwrap();
+    let inner = RecordingService::ok();
+    let service = RefreshingCredentialsLayer::new(store, sts()).layer(inner.clone());
+
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let service = service.clone();
+        tasks.push(tokio::spawn(async move {
+            let request = Request::get("https://sts.us-east-1.amazonaws.com/")
+                .body(String::new())
+                .unwrap();
+            service.oneshot(request).await.map(|_| ())
+        }));
+    }
+    for task in tasks {
+        assert!(task.await.unwrap().is_ok());
+    }
+
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(inner.calls(), 100);
+    let signed = inner
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|request| values(&request.headers, "x-amz-security-token") == [SESSION_TOKEN])
+        .count();
+    assert_eq!(signed, 100);
+}
+
 /// A `tracing` writer into a shared buffer.
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);

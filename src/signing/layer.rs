@@ -24,7 +24,8 @@ pub struct RefreshingCredentialsLayer {
     pub(crate) signer: Signer,
 }
 
-/// What the layer, its services and their futures share: one `Arc`.
+/// The state shared by the layer, its services and their futures, behind
+/// one `Arc`.
 #[derive(Clone)]
 pub(crate) struct Signer {
     pub(crate) shared: Arc<SignerShared>,

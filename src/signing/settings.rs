@@ -1,4 +1,4 @@
-//! What to sign for and how: service, region, payload mode, per-service rules.
+//! Signing settings: service, region, payload mode and per-service rules.
 
 use std::borrow::Cow;
 
@@ -41,7 +41,7 @@ pub const DEFAULT_EXCLUDED_HEADERS: &[&str] = &[
 /// [`PayloadMode::Signed`].
 pub const DEFAULT_PAYLOAD_MODE: PayloadMode = PayloadMode::Signed;
 
-/// How the request body enters the signature.
+/// The way the request body enters the signature.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PayloadMode {
@@ -95,7 +95,7 @@ pub struct SigningSettings {
 impl SigningSettings {
     /// Creates settings for `service` (the signing name in the credential
     /// scope, such as `sts` or `execute-api`) in `region`, with the rules of
-    /// every service except S3: the URI path is percent-encoded a second time
+    /// every service except S3. The URI path is percent-encoded a second time
     /// and normalised (RFC 3986 dot segments and repeated slashes), and no
     /// `x-amz-content-sha256` header is added.
     pub fn new(service: impl Into<String>, region: impl Into<String>) -> Self {

@@ -1,5 +1,5 @@
-//! Signing one request: the pure function under the layer, the presigner and
-//! the reqwest middleware.
+//! Signing one request: the pure function that the layer and the presigner
+//! build on.
 
 use std::any::Any;
 use std::time::SystemTime;

@@ -2,8 +2,8 @@
 //!
 //! AWS rejects a signature whose `x-amz-date` is more than 5 minutes away
 //! from its own clock (`RequestTimeTooSkewed`, or `SignatureDoesNotMatch` /
-//! `InvalidSignatureException` with "Signature expired"), and answers with
-//! its time in `Date`. The layer stores the difference and signs later
+//! `InvalidSignatureException` with "Signature expired"), and sends its
+//! time in the `Date` header. The layer stores the difference and signs later
 //! requests with the local time plus that offset, so the next attempt
 //! succeeds even when the host's clock is wrong.
 
