@@ -3,13 +3,13 @@
 //! [`Error`] is an opaque struct: match on [`Error::kind`] or call the `is_*`
 //! checks. `Display` is one lowercase sentence that names what failed, on
 //! which value, and what to do; it never repeats the cause, which
-//! [`std::error::Error::source`] returns. No secret ever enters an error: the
+//! [`source`](std::error::Error::source) returns. No secret ever enters an error: the
 //! constructors take parameter names and non-secret values only.
 
 use std::fmt;
 use std::sync::Arc;
 
-/// A boxed error, as stored in [`Error::source`].
+/// A boxed error, as stored in [`source`](std::error::Error::source).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The class of failure behind an [`Error`].

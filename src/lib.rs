@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod error;
 pub mod integrations;
 pub mod refresh;
+pub mod signing;
 pub mod strategy;
 
 pub use cache::{CacheKey, ClientCache};
@@ -17,4 +18,5 @@ pub use credentials::Credentials;
 pub use error::{Error, ErrorKind};
 pub use integrations::SdkCredentialsProvider;
 pub use refresh::{CredentialStore, RefreshMode, RefreshPolicy};
+pub use signing::{PayloadMode, RefreshingCredentialsLayer, SigningSettings};
 pub use strategy::{CredentialSource, Strategy};
