@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod error;
 pub mod integrations;
 pub mod refresh;
+pub mod session;
 pub mod signing;
 pub mod strategy;
 
@@ -18,5 +19,6 @@ pub use credentials::Credentials;
 pub use error::{Error, ErrorKind};
 pub use integrations::SdkCredentialsProvider;
 pub use refresh::{CredentialStore, RefreshMode, RefreshPolicy};
+pub use session::{RefreshableSession, SessionBuilder};
 pub use signing::{PayloadMode, RefreshingCredentialsLayer, SigningSettings};
 pub use strategy::{CredentialSource, Strategy};
