@@ -341,8 +341,16 @@ mod tests {
 
         for (lifetime, advisory) in cases {
             let windows = policy.windows(at(0), at(lifetime));
-            assert_eq!(windows.advisory_at, at(lifetime - advisory), "lifetime {lifetime}");
-            assert_eq!(windows.mandatory_at, at(lifetime - 60), "lifetime {lifetime}");
+            assert_eq!(
+                windows.advisory_at,
+                at(lifetime - advisory),
+                "lifetime {lifetime}"
+            );
+            assert_eq!(
+                windows.mandatory_at,
+                at(lifetime - 60),
+                "lifetime {lifetime}"
+            );
         }
     }
 
@@ -392,8 +400,14 @@ mod tests {
 
         for (failure, cap) in expected_caps.iter().enumerate() {
             let pause = policy.backoff_after(failure as u32 + 1, true, at(0), None);
-            assert!(pause <= Duration::from_secs(*cap), "failure {failure}: {pause:?}");
-            assert!(pause >= Duration::from_secs(*cap) / 2, "failure {failure}: {pause:?}");
+            assert!(
+                pause <= Duration::from_secs(*cap),
+                "failure {failure}: {pause:?}"
+            );
+            assert!(
+                pause >= Duration::from_secs(*cap) / 2,
+                "failure {failure}: {pause:?}"
+            );
         }
     }
 
@@ -426,12 +440,22 @@ mod tests {
         let short = RefreshPolicy::default()
             .advisory_window(Duration::from_secs(30))
             .mandatory_window(Duration::from_secs(60));
-        assert_eq!(short.validate().unwrap_err().parameter(), Some("advisory_window"));
+        assert_eq!(
+            short.validate().unwrap_err().parameter(),
+            Some("advisory_window")
+        );
 
         let zero = RefreshPolicy::default().refresh_timeout(Duration::ZERO);
-        assert_eq!(zero.validate().unwrap_err().parameter(), Some("refresh_timeout"));
+        assert_eq!(
+            zero.validate().unwrap_err().parameter(),
+            Some("refresh_timeout")
+        );
 
-        let inverted = RefreshPolicy::default().backoff(Duration::from_secs(10), Duration::from_secs(1));
-        assert_eq!(inverted.validate().unwrap_err().parameter(), Some("backoff"));
+        let inverted =
+            RefreshPolicy::default().backoff(Duration::from_secs(10), Duration::from_secs(1));
+        assert_eq!(
+            inverted.validate().unwrap_err().parameter(),
+            Some("backoff")
+        );
     }
 }
