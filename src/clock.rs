@@ -75,7 +75,9 @@ impl ManualClock {
     fn lock(&self) -> std::sync::MutexGuard<'_, SystemTime> {
         // The guarded value is a plain `SystemTime`, so a poisoned lock still
         // holds a valid time.
-        self.now.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.now
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -152,9 +152,8 @@ impl Error {
     /// not.
     pub fn request(status: u16, code: Option<String>, message: impl Into<String>) -> Self {
         let mut error = Error::new(ErrorKind::Request, message);
-        let retryable = status == 429
-            || status >= 500
-            || code.as_deref().is_some_and(is_throttling_code);
+        let retryable =
+            status == 429 || status >= 500 || code.as_deref().is_some_and(is_throttling_code);
         error.inner.status = Some(status);
         error.inner.code = code;
         error.inner.retry = if retryable {
@@ -397,7 +396,16 @@ mod tests {
         assert!(Error::connection("reset").is_retryable());
         assert!(Error::timeout("slow").is_retryable());
         assert!(!Error::configuration("bad").is_retryable());
-        assert!(!Error::configuration("bad").with_retryable(true).kind().eq(&ErrorKind::Timeout));
-        assert!(Error::configuration("bad").with_retryable(true).is_retryable());
+        assert!(
+            !Error::configuration("bad")
+                .with_retryable(true)
+                .kind()
+                .eq(&ErrorKind::Timeout)
+        );
+        assert!(
+            Error::configuration("bad")
+                .with_retryable(true)
+                .is_retryable()
+        );
     }
 }

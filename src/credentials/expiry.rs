@@ -114,14 +114,21 @@ mod tests {
         let cases = [
             ("2026-12-04T19:20:00Z", at(1_796_412_000, 0)),
             ("2026-12-04T19:20:00.123Z", at(1_796_412_000, 123_000_000)),
-            ("2026-12-04T19:20:00.123456789Z", at(1_796_412_000, 123_456_789)),
+            (
+                "2026-12-04T19:20:00.123456789Z",
+                at(1_796_412_000, 123_456_789),
+            ),
             ("2026-12-04T20:20:00+01:00", at(1_796_412_000, 0)),
             ("2026-12-04T14:20:00-05:00", at(1_796_412_000, 0)),
             ("2026-12-04T14:20:00.000-05:00", at(1_796_412_000, 0)),
         ];
 
         for (input, expected) in cases {
-            assert_eq!(parse_rfc3339("Expiration", input).unwrap(), expected, "{input}");
+            assert_eq!(
+                parse_rfc3339("Expiration", input).unwrap(),
+                expected,
+                "{input}"
+            );
         }
     }
 
@@ -145,12 +152,20 @@ mod tests {
     fn json_epoch_seconds_parse() {
         let value = serde_json::json!(1_796_412_000u64);
 
-        assert_eq!(parse_json_expiry("Expiration", &value).unwrap(), at(1_796_412_000, 0));
+        assert_eq!(
+            parse_json_expiry("Expiration", &value).unwrap(),
+            at(1_796_412_000, 0)
+        );
     }
 
     #[test]
     fn json_wrong_types_are_rejected() {
-        for value in [serde_json::json!(true), serde_json::json!(-5), serde_json::json!(1.5), serde_json::json!(null)] {
+        for value in [
+            serde_json::json!(true),
+            serde_json::json!(-5),
+            serde_json::json!(1.5),
+            serde_json::json!(null),
+        ] {
             let error = parse_json_expiry("expiration", &value).unwrap_err();
             assert!(error.is_credential(), "{value}");
             assert_eq!(error.parameter(), Some("expiration"));
@@ -160,6 +175,9 @@ mod tests {
     #[test]
     fn format_round_trips() {
         assert_eq!(format_rfc3339(at(1_796_412_000, 0)), "2026-12-04T19:20:00Z");
-        assert_eq!(format_rfc3339(at(1_796_412_000, 123_000_000)), "2026-12-04T19:20:00.123Z");
+        assert_eq!(
+            format_rfc3339(at(1_796_412_000, 123_000_000)),
+            "2026-12-04T19:20:00.123Z"
+        );
     }
 }

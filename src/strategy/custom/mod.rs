@@ -100,7 +100,10 @@ impl CredentialSource for CustomSource {
 }
 
 /// Reads the Python original's custom-credentials object.
-fn credentials_from_json(name: &'static str, value: &serde_json::Value) -> Result<Credentials, Error> {
+fn credentials_from_json(
+    name: &'static str,
+    value: &serde_json::Value,
+) -> Result<Credentials, Error> {
     let Some(object) = value.as_object() else {
         return Err(Error::credential(
             "credentials",
@@ -176,7 +179,10 @@ mod tests {
 
         assert_eq!(credentials.access_key_id(), "ASIAEXAMPLE");
         assert_eq!(credentials.session_token(), Some("token"));
-        assert_eq!(credentials.expiry_rfc3339().as_deref(), Some("2026-12-04T19:20:00Z"));
+        assert_eq!(
+            credentials.expiry_rfc3339().as_deref(),
+            Some("2026-12-04T19:20:00Z")
+        );
     }
 
     #[test]
@@ -199,7 +205,8 @@ mod tests {
 
     #[test]
     fn json_non_string_key_is_named() {
-        let error = credentials_from_json("test", &json!({"access_key": 5, "secret_key": "S"})).unwrap_err();
+        let error = credentials_from_json("test", &json!({"access_key": 5, "secret_key": "S"}))
+            .unwrap_err();
 
         assert_eq!(error.parameter(), Some("access_key"));
     }
