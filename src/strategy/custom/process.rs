@@ -41,8 +41,9 @@ pub const DEFAULT_PROCESS_TIMEOUT: Duration = Duration::from_secs(30);
 /// The only `Version` of the output format the AWS CLI defines.
 const SUPPORTED_VERSION: u64 = 1;
 
-/// The maximum number of stdout bytes read: 64 KiB. A `credential_process` object with a
-/// session token is a few KiB, so larger output is rejected unparsed.
+/// The maximum number of stdout bytes kept: 64 KiB. A `credential_process`
+/// object with a session token is a few KiB, so larger output is rejected
+/// unparsed.
 const MAX_STDOUT_BYTES: usize = 64 * 1024;
 
 /// The maximum number of stderr bytes quoted in an error: 4 KiB.
