@@ -638,7 +638,9 @@ impl Shared {
                     format_rfc3339(windows.expiry),
                 ));
                 if let Some(error) = last_error {
-                    expired = expired.with_source(Arc::clone(&error));
+                    // Attach the `Error` itself, not the `Arc` around it, so
+                    // callers can downcast the source to this crate's `Error`.
+                    expired = expired.with_source((*error).clone());
                 }
                 Err(expired)
             }
