@@ -254,22 +254,29 @@ impl CredentialStore {
     /// subject to backoff) without waiting for it, so a late or dead
     /// background task never leaves the store to expire.
     pub fn lookup(&self) -> Lookup {
+        self.lookup_generation().0
+    }
+
+    /// Does the work of [`lookup`](Self::lookup), and also returns the
+    /// generation it looked at (0 for none).
+    fn lookup_generation(&self) -> (Lookup, u64) {
         let guard = self.shared.current.load();
         let Some(snapshot) = guard.as_deref() else {
-            return Lookup::Wait;
+            return (Lookup::Wait, 0);
         };
+        let generation = snapshot.generation;
         let Some(windows) = snapshot.windows else {
-            return Lookup::Ready(Current { guard });
+            return (Lookup::Ready(Current { guard }), generation);
         };
 
         let now = self.shared.clock.now();
         if now >= windows.mandatory_at || snapshot.invalidated.load(Ordering::Acquire) {
-            return Lookup::Wait;
+            return (Lookup::Wait, generation);
         }
         if now >= windows.advisory_at {
-            self.shared.start_refresh(false);
+            self.shared.start_refresh(false, Some(generation));
         }
-        Lookup::Ready(Current { guard })
+        (Lookup::Ready(Current { guard }), generation)
     }
 
     /// Returns credentials to sign with, waiting for a refresh only when it
@@ -289,13 +296,14 @@ impl CredentialStore {
     /// Cancel-safe: the refresh runs in its own task and completes for the
     /// other waiters.
     pub async fn credentials(&self) -> Result<Credentials, Error> {
-        if let Lookup::Ready(current) = self.lookup() {
-            return Ok((*current).clone());
-        }
+        let seen_generation = match self.lookup_generation() {
+            (Lookup::Ready(current), _) => return Ok((*current).clone()),
+            (Lookup::Wait, generation) => generation,
+        };
 
         let mut finished = self.shared.finished.subscribe();
         let seen = *finished.borrow_and_update();
-        let started = self.shared.start_refresh(false);
+        let started = self.shared.start_refresh(false, Some(seen_generation));
         if started || self.shared.refreshing.load(Ordering::Acquire) {
             let wait = finished.wait_for(|count| *count > seen);
             // On timeout, fall through and use whatever is still valid.
@@ -314,7 +322,7 @@ impl CredentialStore {
     pub async fn refresh_now(&self) -> Result<Credentials, Error> {
         let mut finished = self.shared.finished.subscribe();
         let seen = *finished.borrow_and_update();
-        self.shared.start_refresh(true);
+        self.shared.start_refresh(true, None);
 
         let wait = finished.wait_for(|count| *count > seen);
         if tokio::time::timeout(self.shared.policy.refresh_timeout, wait)
@@ -354,7 +362,7 @@ impl CredentialStore {
 
         snapshot.invalidated.store(true, Ordering::Release);
         tracing::info!(access_key_id, "credentials invalidated; refreshing");
-        self.shared.start_refresh(true);
+        self.shared.start_refresh(true, None);
         true
     }
 
@@ -473,7 +481,12 @@ impl Shared {
 
     /// Starts a fetch in its own task unless one runs already or backoff
     /// forbids it (`force` ignores backoff). Returns whether it started one.
-    pub(crate) fn start_refresh(self: &Arc<Self>, force: bool) -> bool {
+    ///
+    /// `seen` is the generation the caller found too old (0 for none). If
+    /// another fetch replaced it, or failed and set a backoff, after the
+    /// caller looked, that fetch's outcome answers the caller: no new fetch
+    /// starts, and waiters are woken as if one had finished.
+    pub(crate) fn start_refresh(self: &Arc<Self>, force: bool, seen: Option<u64>) -> bool {
         if !force && self.clock.now() < self.next_attempt_at() {
             return false;
         }
@@ -483,6 +496,20 @@ impl Shared {
             .is_err()
         {
             return false;
+        }
+
+        // Winning the flag makes everything the previous fetch stored
+        // visible, so these checks catch a fetch that ended after the caller
+        // looked (possible on a multi-threaded runtime).
+        let replaced = seen.is_some_and(|seen| {
+            let current = self.current.load();
+            current.as_deref().map_or(0, |snapshot| snapshot.generation) != seen
+        });
+        let backing_off = !force && self.clock.now() < self.next_attempt_at();
+        if replaced || backing_off {
+            self.refreshing.store(false, Ordering::Release);
+            self.finished.send_modify(|count| *count += 1);
+            return true;
         }
 
         let shared = Arc::clone(self);
