@@ -436,3 +436,83 @@ async fn events_report_generations() {
     assert!(!printed.contains(SECRET_MARK), "{printed}");
     assert!(!printed.contains(TOKEN_MARK), "{printed}");
 }
+
+/// On a multi-threaded runtime a request can find gen1 in the mandatory
+/// window, lose the race to the refresh that replaces it, and must then
+/// use gen2 instead of starting a second fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mandatory_window_single_flight_across_threads() {
+    use aws_refresh_session::clock::ManualClock;
+
+    for trial in 0..2000 {
+        let clock = ManualClock::new(start());
+        let source = CountingInstant::default();
+        let shared: SharedClock = Arc::new(clock.clone());
+        let store = CredentialStore::builder(source.clone())
+            .clock(shared)
+            .policy(policy(RefreshMode::Deferred, secs(300), secs(60)))
+            .build()
+            .await
+            .unwrap();
+        store.credentials().await.unwrap();
+        clock.advance(HOUR - secs(30));
+
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .credentials()
+                        .await
+                        .map(|c| c.access_key_id().to_owned())
+                })
+            })
+            .collect();
+        let results = join_all(tasks).await;
+
+        assert_eq!(
+            source.calls(),
+            2,
+            "trial {trial}: a request started a second fetch"
+        );
+        for result in results {
+            assert_eq!(result.unwrap().unwrap(), key(2), "trial {trial}");
+        }
+    }
+}
+
+/// An instant source for the multi-threaded test, where `FakeSource`'s
+/// tokio-clock timestamps do not apply.
+#[derive(Clone, Debug, Default)]
+struct CountingInstant {
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CountingInstant {
+    fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl aws_refresh_session::CredentialSource for CountingInstant {
+    fn fetch(
+        &self,
+    ) -> aws_refresh_session::strategy::BoxFuture<
+        '_,
+        Result<aws_refresh_session::Credentials, aws_refresh_session::Error>,
+    > {
+        let generation = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Box::pin(async move {
+            Ok(aws_refresh_session::Credentials::new(
+                key(generation),
+                format!("{SECRET_MARK}{generation}"),
+                None,
+                Some(start() + HOUR * generation as u32),
+            ))
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "counting"
+    }
+}
