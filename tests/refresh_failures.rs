@@ -226,8 +226,8 @@ async fn already_expired_credentials_rejected() {
     assert_eq!(source.calls(), 1);
     assert_eq!(store.generation(), 0, "expired credentials are not stored");
 
-    // An immediate second request is answered from the backoff, not by a
-    // new call in a tight loop.
+    // An immediate second request gets the stored error during the
+    // backoff instead of a new call in a tight loop.
     let again = store.credentials().await.unwrap_err();
     assert_eq!(again.parameter(), Some("expiration"));
     assert_eq!(source.calls(), 1);

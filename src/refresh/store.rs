@@ -484,7 +484,7 @@ impl Shared {
     ///
     /// `seen` is the generation the caller found too old (0 for none). If
     /// another fetch replaced it, or failed and set a backoff, after the
-    /// caller looked, that fetch's outcome answers the caller: no new fetch
+    /// caller looked, that fetch's outcome is what the caller needs: no new fetch
     /// starts, and waiters are woken as if one had finished.
     pub(crate) fn start_refresh(self: &Arc<Self>, force: bool, seen: Option<u64>) -> bool {
         if !force && self.clock.now() < self.next_attempt_at() {

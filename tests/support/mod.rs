@@ -22,7 +22,7 @@ pub fn start() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(START_SECS)
 }
 
-/// The access key id of the `generation`-th successful fetch.
+/// Returns the access key id of the `generation`-th successful fetch.
 pub fn key(generation: usize) -> String {
     format!("ASIAGEN{generation}EXAMPLE")
 }
@@ -40,12 +40,12 @@ pub enum Step {
     Fail(Error),
 }
 
-/// A throttling error, as STS sends it: retryable.
+/// Returns a throttling error, as STS sends it: retryable.
 pub fn throttled() -> Error {
     Error::request(400, Some("Throttling".into()), "rate exceeded")
 }
 
-/// An access-denied error: not retryable.
+/// Returns an access-denied error: not retryable.
 pub fn access_denied() -> Error {
     Error::request(
         403,
@@ -152,7 +152,7 @@ impl CredentialSource for FakeSource {
     }
 }
 
-/// A store policy with the given mode, fixed windows and no jitter.
+/// Returns a store policy with the given mode, fixed windows and no jitter.
 pub fn policy(mode: RefreshMode, advisory: Duration, mandatory: Duration) -> RefreshPolicy {
     RefreshPolicy::default()
         .mode(mode)
