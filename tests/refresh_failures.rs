@@ -328,3 +328,139 @@ async fn trace_logs_never_contain_secrets() {
         "a session token reached the logs"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn mandatory_wait_bounded_by_timeout() {
+    let clock = TokioClock::new(start());
+    let source = FakeSource::new(clock.clone(), Step::Succeed { lifetime: HOUR });
+    let policy = policy(RefreshMode::Deferred, secs(300), secs(60)).refresh_timeout(secs(10));
+    let store = build(&source, &clock, policy).await;
+    store.credentials().await.unwrap();
+    let expiry = start() + HOUR;
+    let source = source.with_latency(secs(3600));
+
+    sleep_until(&clock, expiry - secs(40)).await;
+    let asked_at = clock.now();
+    let credentials = store.credentials().await.unwrap();
+
+    assert_eq!(
+        credentials.access_key_id(),
+        key(1),
+        "still-valid gen1 after the wait"
+    );
+    assert!(
+        gap(asked_at, clock.now()) <= 10.0 + 0.01,
+        "waited past the refresh timeout"
+    );
+    assert_eq!(source.calls(), 2);
+    // The fetch's own timeout fires at the same instant as the waiter's.
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let error = store
+        .last_error()
+        .expect("the hung fetch was recorded as failed");
+    assert!(error.is_timeout(), "{error:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cold_start_error_not_cached_forever() {
+    let clock = TokioClock::new(start());
+    let source = FakeSource::new(clock.clone(), Step::Succeed { lifetime: HOUR });
+    source.push(Step::Fail(access_denied()));
+    let store = build(
+        &source,
+        &clock,
+        RefreshPolicy::default().mode(RefreshMode::Deferred),
+    )
+    .await;
+
+    let error = store.credentials().await.unwrap_err();
+    assert_eq!(error.code(), Some("AccessDenied"));
+    assert_eq!(source.calls(), 1);
+
+    // The maximum backoff (5 minutes) later, a request fetches again.
+    tokio::time::sleep(secs(301)).await;
+    let credentials = store.credentials().await.unwrap();
+
+    assert_eq!(credentials.access_key_id(), key(1));
+    assert_eq!(source.calls(), 2);
+    assert!(store.last_error().is_none(), "a success clears the error");
+}
+
+#[tokio::test(start_paused = true)]
+async fn recovers_after_expiry_when_source_returns() {
+    let clock = TokioClock::new(start());
+    let source = FakeSource::new(clock.clone(), Step::Succeed { lifetime: HOUR });
+    let store = build(
+        &source,
+        &clock,
+        policy(RefreshMode::Background, secs(300), secs(60)),
+    )
+    .await;
+    let expiry = start() + HOUR;
+    source.set_fallback(Step::Fail(throttled()));
+
+    sleep_until(&clock, expiry + secs(10)).await;
+    assert!(store.credentials().await.unwrap_err().is_expired());
+    source.set_fallback(Step::Succeed { lifetime: HOUR });
+    // Past expiry the retryable backoff is at most 5 minutes.
+    tokio::time::sleep(secs(301)).await;
+
+    let credentials = store.credentials().await.unwrap();
+    assert_eq!(credentials.access_key_id(), key(2));
+    assert!(credentials.expiry().unwrap() > clock.now());
+}
+
+#[tokio::test(start_paused = true)]
+async fn dead_refresher_request_path_refreshes() {
+    let clock = TokioClock::new(start());
+    let source = FakeSource::new(clock.clone(), Step::Succeed { lifetime: HOUR });
+    let shared: aws_refresh_session::clock::SharedClock = Arc::new(clock.clone());
+    let policy = policy(RefreshMode::Background, secs(300), secs(60));
+    let (store, refresher) = aws_refresh_session::CredentialStore::builder(source.clone())
+        .clock(shared)
+        .policy(policy)
+        .build_with_refresher()
+        .await
+        .unwrap();
+    // The refresher is never run, as if its task had died.
+    drop(refresher);
+    let expiry = start() + HOUR;
+
+    sleep_until(&clock, expiry - secs(200)).await;
+    assert_eq!(
+        source.calls(),
+        1,
+        "nothing refreshes without the task or a request"
+    );
+    assert_eq!(store.credentials().await.unwrap().access_key_id(), key(1));
+    tokio::time::sleep(secs(1)).await;
+
+    assert_eq!(source.calls(), 2);
+    assert_eq!(store.credentials().await.unwrap().access_key_id(), key(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelled_waiter_does_not_cancel_refresh() {
+    let clock = TokioClock::new(start());
+    let source = FakeSource::new(clock.clone(), Step::Succeed { lifetime: HOUR })
+        .with_latency(Duration::from_millis(50));
+    let store = build(
+        &source,
+        &clock,
+        RefreshPolicy::default().mode(RefreshMode::Deferred),
+    )
+    .await;
+
+    let cancelled = tokio::time::timeout(Duration::from_millis(10), store.credentials()).await;
+    assert!(cancelled.is_err(), "the first waiter gave up");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    assert_eq!(source.calls(), 1);
+    assert_eq!(
+        store.generation(),
+        1,
+        "the refresh finished without its waiter"
+    );
+    assert_eq!(store.credentials().await.unwrap().access_key_id(), key(1));
+    assert_eq!(source.calls(), 1);
+}
