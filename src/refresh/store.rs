@@ -345,7 +345,9 @@ impl CredentialStore {
     ///
     /// Call it when AWS rejects a request with `ExpiredToken` or
     /// `InvalidToken`. Naming the key that failed makes a late report about
-    /// credentials that were already replaced harmless.
+    /// credentials that were already replaced harmless. The first report
+    /// about a generation refreshes at once, ignoring backoff; later reports
+    /// about the same generation wait for the backoff of a failed refresh.
     pub fn invalidate(&self, access_key_id: &str) -> bool {
         let guard = self.shared.current.load();
         let Some(snapshot) = guard.as_deref() else {
@@ -360,9 +362,14 @@ impl CredentialStore {
             return false;
         }
 
-        snapshot.invalidated.store(true, Ordering::Release);
-        tracing::info!(access_key_id, "credentials invalidated; refreshing");
-        self.shared.start_refresh(true, None);
+        // Only the first report skips the backoff. A signing service reports
+        // every rejected request, so later reports about the same credentials
+        // would otherwise call a failing source once per request.
+        let first_report = !snapshot.invalidated.swap(true, Ordering::AcqRel);
+        if first_report {
+            tracing::info!(access_key_id, "credentials invalidated; refreshing");
+        }
+        self.shared.start_refresh(first_report, None);
         true
     }
 
