@@ -464,3 +464,27 @@ async fn cancelled_waiter_does_not_cancel_refresh() {
     assert_eq!(store.credentials().await.unwrap().access_key_id(), key(1));
     assert_eq!(source.calls(), 1);
 }
+
+/// A signing service invalidates on every `ExpiredToken`. While the source
+/// fails, repeated reports about the same credentials must not bypass the
+/// backoff and call the source once per failed request.
+#[tokio::test(start_paused = true)]
+async fn repeated_invalidation_respects_backoff() {
+    let clock = TokioClock::new(start());
+    let source = FakeSource::new(clock.clone(), Step::Succeed { lifetime: HOUR });
+    let store = build(&source, &clock, RefreshPolicy::default()).await;
+    source.set_fallback(Step::Fail(throttled()));
+
+    // 100 rejected requests over 10 s, each reporting gen1.
+    for _ in 0..100 {
+        store.invalidate(&key(1));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    assert!(source.calls() >= 2, "the first invalidation refreshes");
+    assert!(
+        source.calls() <= 5,
+        "{} fetches for 100 invalidations in 10 s",
+        source.calls()
+    );
+}
