@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 use zeroize::Zeroizing;
 
 use crate::credentials::{Credentials, parse_rfc3339};
@@ -48,6 +48,11 @@ const MAX_STDOUT_BYTES: usize = 64 * 1024;
 
 /// The maximum number of stderr bytes quoted in an error: 4 KiB.
 const MAX_STDERR_BYTES: usize = 4 * 1024;
+
+/// How many times a spawn is retried while the program file is busy, and
+/// the pause before each retry.
+const SPAWN_BUSY_RETRIES: u32 = 5;
+const SPAWN_BUSY_DELAY: Duration = Duration::from_millis(20);
 
 /// The source kind reported in logs and events.
 const KIND: &str = "process";
@@ -204,7 +209,7 @@ impl ProcessSource {
         }
 
         tracing::debug!(command = %self.command_line(), "running credential_process command");
-        let mut child = command.spawn().map_err(|error| self.spawn_error(error))?;
+        let mut child = self.spawn(&mut command).await?;
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
 
@@ -255,6 +260,27 @@ impl ProcessSource {
         }
 
         parse_output(&self.command_line(), &stdout)
+    }
+
+    /// Spawns `command`, retrying a few times while the program file is
+    /// still open for writing (`ETXTBSY`). That state is transient: another
+    /// thread or process has just written the file, or a concurrent fork
+    /// briefly inherited its write handle.
+    async fn spawn(&self, command: &mut Command) -> Result<Child, Error> {
+        let mut retries = 0;
+        loop {
+            match command.spawn() {
+                Ok(child) => return Ok(child),
+                Err(error)
+                    if error.kind() == io::ErrorKind::ExecutableFileBusy
+                        && retries < SPAWN_BUSY_RETRIES =>
+                {
+                    retries += 1;
+                    tokio::time::sleep(SPAWN_BUSY_DELAY).await;
+                }
+                Err(error) => return Err(self.spawn_error(error)),
+            }
+        }
     }
 
     fn spawn_error(&self, error: io::Error) -> Error {
