@@ -265,12 +265,15 @@ impl CredentialStore {
             return (Lookup::Wait, 0);
         };
         let generation = snapshot.generation;
+        if snapshot.invalidated.load(Ordering::Acquire) {
+            return (Lookup::Wait, generation);
+        }
         let Some(windows) = snapshot.windows else {
             return (Lookup::Ready(Current { guard }), generation);
         };
 
         let now = self.shared.clock.now();
-        if now >= windows.mandatory_at || snapshot.invalidated.load(Ordering::Acquire) {
+        if now >= windows.mandatory_at {
             return (Lookup::Wait, generation);
         }
         if now >= windows.advisory_at {
