@@ -516,3 +516,21 @@ impl aws_refresh_session::CredentialSource for CountingInstant {
         "counting"
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn invalidated_static_credentials_wait() {
+    let clock = TokioClock::new(start());
+    let source =
+        FakeSource::new(clock.clone(), Step::Static).with_latency(Duration::from_millis(50));
+    let store = build(&source, &clock, RefreshPolicy::default()).await;
+
+    assert!(store.invalidate(&key(1)));
+    assert!(
+        lookup_key(&store).is_none(),
+        "invalidated static credentials are not handed out"
+    );
+    let credentials = store.credentials().await.unwrap();
+
+    assert_eq!(credentials.access_key_id(), key(2));
+    assert_eq!(source.calls(), 2);
+}
