@@ -530,6 +530,10 @@ impl Shared {
     async fn run_fetch(self: Arc<Self>) {
         let kind = self.source.kind();
         tracing::debug!(source = kind, "credential refresh started");
+        let mut gate = FetchGate {
+            shared: &self,
+            recorded: false,
+        };
 
         let result =
             match tokio::time::timeout(self.policy.refresh_timeout, self.source.fetch()).await {
@@ -541,9 +545,7 @@ impl Shared {
             Ok(credentials) => self.store_success(credentials),
             Err(error) => self.store_failure(error),
         }
-
-        self.refreshing.store(false, Ordering::Release);
-        self.finished.send_modify(|count| *count += 1);
+        gate.recorded = true;
     }
 
     fn check_fresh(&self, credentials: Credentials) -> Result<Credentials, Error> {
@@ -692,6 +694,31 @@ impl Shared {
             self.source.kind(),
             self.policy.refresh_timeout
         ))
+    }
+}
+
+/// Ends a fetch: opens the single-flight gate and wakes the waiters.
+///
+/// It runs on drop, so a source that panics (or a fetch task dropped at
+/// runtime shutdown) still ends with a recorded failure instead of leaving
+/// the gate shut and every later refresh waiting for it.
+struct FetchGate<'a> {
+    shared: &'a Shared,
+    recorded: bool,
+}
+
+impl Drop for FetchGate<'_> {
+    fn drop(&mut self) {
+        if !self.recorded {
+            // A panic is a bug in the source, so it waits the maximum
+            // backoff like other non-retryable errors.
+            self.shared.store_failure(Error::configuration(format!(
+                "the {} source panicked while fetching credentials; fix the source",
+                self.shared.source.kind()
+            )));
+        }
+        self.shared.refreshing.store(false, Ordering::Release);
+        self.shared.finished.send_modify(|count| *count += 1);
     }
 }
 
