@@ -488,3 +488,55 @@ async fn repeated_invalidation_respects_backoff() {
         source.calls()
     );
 }
+
+/// A source that panics on its first call and then works.
+#[derive(Debug, Default)]
+struct PanicsOnce {
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl aws_refresh_session::CredentialSource for PanicsOnce {
+    fn fetch(
+        &self,
+    ) -> aws_refresh_session::strategy::BoxFuture<'_, Result<aws_refresh_session::Credentials, Error>>
+    {
+        let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Box::pin(async move {
+            if call == 1 {
+                panic!("the source has a bug");
+            }
+            Ok(aws_refresh_session::Credentials::new(
+                key(call),
+                SECRET_MARK,
+                None,
+                None,
+            ))
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "panics-once"
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn panicking_source_does_not_block_refreshes() {
+    let source = Arc::new(PanicsOnce::default());
+    let shared: aws_refresh_session::clock::SharedClock = Arc::new(TokioClock::new(start()));
+    let store = aws_refresh_session::CredentialStore::builder(Arc::clone(&source))
+        .clock(shared)
+        .policy(RefreshPolicy::default().mode(RefreshMode::Deferred))
+        .build()
+        .await
+        .unwrap();
+
+    let error = tokio::time::timeout(secs(1), store.credentials())
+        .await
+        .expect("the request did not wait out the refresh timeout")
+        .unwrap_err();
+    assert!(error.to_string().contains("panicked"), "{error}");
+
+    let credentials = store.refresh_now().await.unwrap();
+    assert_eq!(credentials.access_key_id(), key(2));
+    assert_eq!(store.credentials().await.unwrap().access_key_id(), key(2));
+}
