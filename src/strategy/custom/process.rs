@@ -1001,6 +1001,23 @@ mod tests {
         assert!(!debug.contains(TOKEN), "{debug}");
     }
 
+    #[tokio::test]
+    async fn store_fetches_through_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = printing(&dir, &valid_json().replace("2026-12-04", "2099-12-04"));
+        let store = crate::CredentialStore::builder(source)
+            .build()
+            .await
+            .unwrap();
+
+        let credentials = store.credentials().await.unwrap();
+
+        assert_eq!(credentials.access_key_id(), "ASIAPROCESSEXAMPLE");
+        assert_eq!(store.source_kind(), "process");
+        let printed = format!("{store:?} {:?}", store.source());
+        assert!(!printed.contains(SECRET), "{printed}");
+    }
+
     #[test]
     fn command_line_quotes_words_with_spaces() {
         let source = ProcessSource::new(["/opt/my broker", "--profile", "a b", ""]).unwrap();
