@@ -398,7 +398,7 @@ async fn read_capped<R: AsyncRead + Unpin>(
     Ok((kept, truncated))
 }
 
-/// Parses the command's stdout. No message quotes stdout, since it holds
+/// Parses the command's stdout. No message quotes stdout, since it contains
 /// the secret key.
 fn parse_output(command: &str, stdout: &[u8]) -> Result<Credentials, Error> {
     let value: Value = serde_json::from_slice(stdout).map_err(|error| {
@@ -531,7 +531,7 @@ mod tests {
         path.to_str().unwrap().to_owned()
     }
 
-    /// A script that prints `json` on stdout and exits 0.
+    /// Returns a source running a script that prints `json` and exits 0.
     fn printing(dir: &tempfile::TempDir, json: &str) -> ProcessSource {
         let path = script(dir, "print.sh", &format!("cat <<'EOF'\n{json}\nEOF"));
         ProcessSource::new([path]).unwrap()
