@@ -236,8 +236,16 @@ impl RefreshPolicy {
         // the lifetime.
         let mandatory = self.mandatory.min(advisory).min(lifetime / 4);
 
-        let advisory_at = expiry.checked_sub(advisory).unwrap_or(fetched_at);
         let earliest = fetched_at + self.min_refresh_interval;
+        let mandatory_at = expiry.checked_sub(mandatory).unwrap_or(fetched_at);
+        // An advisory window as long as the lifetime would start a refresh on
+        // every request, so the request path also waits the minimum refresh
+        // interval (but never past the mandatory boundary).
+        let advisory_at = expiry
+            .checked_sub(advisory)
+            .unwrap_or(fetched_at)
+            .max(earliest)
+            .min(mandatory_at);
         let jitter_room = advisory_at.duration_since(earliest).unwrap_or_default() / 4;
         let jitter = random_fraction(self.max_jitter.min(jitter_room));
         let scheduled_at = advisory_at
@@ -247,7 +255,7 @@ impl RefreshPolicy {
 
         Windows {
             advisory_at,
-            mandatory_at: expiry.checked_sub(mandatory).unwrap_or(fetched_at),
+            mandatory_at,
             scheduled_at,
             expiry,
         }
@@ -378,6 +386,7 @@ mod tests {
 
         let windows = policy.windows(at(100), at(400));
 
+        assert_eq!(windows.advisory_at, at(105));
         assert_eq!(windows.scheduled_at, at(105));
     }
 

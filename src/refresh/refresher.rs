@@ -68,7 +68,7 @@ async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
         if shared.needs_refresh(shared.clock.now()) {
             let mut finished = shared.finished();
             let seen = *finished.borrow_and_update();
-            if shared.start_refresh(false) || shared.is_refreshing() {
+            if shared.start_refresh(false, None) || shared.is_refreshing() {
                 // The fetch task has its own timeout; wait for it without
                 // keeping the store alive longer than the fetch does.
                 drop(shared);

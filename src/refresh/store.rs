@@ -254,22 +254,32 @@ impl CredentialStore {
     /// subject to backoff) without waiting for it, so a late or dead
     /// background task never leaves the store to expire.
     pub fn lookup(&self) -> Lookup {
+        self.lookup_generation().0
+    }
+
+    /// Does the work of [`lookup`](Self::lookup), and also returns the
+    /// generation it looked at (0 for none).
+    fn lookup_generation(&self) -> (Lookup, u64) {
         let guard = self.shared.current.load();
         let Some(snapshot) = guard.as_deref() else {
-            return Lookup::Wait;
+            return (Lookup::Wait, 0);
         };
+        let generation = snapshot.generation;
+        if snapshot.invalidated.load(Ordering::Acquire) {
+            return (Lookup::Wait, generation);
+        }
         let Some(windows) = snapshot.windows else {
-            return Lookup::Ready(Current { guard });
+            return (Lookup::Ready(Current { guard }), generation);
         };
 
         let now = self.shared.clock.now();
-        if now >= windows.mandatory_at || snapshot.invalidated.load(Ordering::Acquire) {
-            return Lookup::Wait;
+        if now >= windows.mandatory_at {
+            return (Lookup::Wait, generation);
         }
         if now >= windows.advisory_at {
-            self.shared.start_refresh(false);
+            self.shared.start_refresh(false, Some(generation));
         }
-        Lookup::Ready(Current { guard })
+        (Lookup::Ready(Current { guard }), generation)
     }
 
     /// Returns credentials to sign with, waiting for a refresh only when it
@@ -289,13 +299,14 @@ impl CredentialStore {
     /// Cancel-safe: the refresh runs in its own task and completes for the
     /// other waiters.
     pub async fn credentials(&self) -> Result<Credentials, Error> {
-        if let Lookup::Ready(current) = self.lookup() {
-            return Ok((*current).clone());
-        }
+        let seen_generation = match self.lookup_generation() {
+            (Lookup::Ready(current), _) => return Ok((*current).clone()),
+            (Lookup::Wait, generation) => generation,
+        };
 
         let mut finished = self.shared.finished.subscribe();
         let seen = *finished.borrow_and_update();
-        let started = self.shared.start_refresh(false);
+        let started = self.shared.start_refresh(false, Some(seen_generation));
         if started || self.shared.refreshing.load(Ordering::Acquire) {
             let wait = finished.wait_for(|count| *count > seen);
             // On timeout, fall through and use whatever is still valid.
@@ -314,7 +325,7 @@ impl CredentialStore {
     pub async fn refresh_now(&self) -> Result<Credentials, Error> {
         let mut finished = self.shared.finished.subscribe();
         let seen = *finished.borrow_and_update();
-        self.shared.start_refresh(true);
+        self.shared.start_refresh(true, None);
 
         let wait = finished.wait_for(|count| *count > seen);
         if tokio::time::timeout(self.shared.policy.refresh_timeout, wait)
@@ -337,7 +348,9 @@ impl CredentialStore {
     ///
     /// Call it when AWS rejects a request with `ExpiredToken` or
     /// `InvalidToken`. Naming the key that failed makes a late report about
-    /// credentials that were already replaced harmless.
+    /// credentials that were already replaced harmless. The first report
+    /// about a generation refreshes at once, ignoring backoff; later reports
+    /// about the same generation wait for the backoff of a failed refresh.
     pub fn invalidate(&self, access_key_id: &str) -> bool {
         let guard = self.shared.current.load();
         let Some(snapshot) = guard.as_deref() else {
@@ -352,9 +365,14 @@ impl CredentialStore {
             return false;
         }
 
-        snapshot.invalidated.store(true, Ordering::Release);
-        tracing::info!(access_key_id, "credentials invalidated; refreshing");
-        self.shared.start_refresh(true);
+        // Only the first report skips the backoff. A signing service reports
+        // every rejected request, so later reports about the same credentials
+        // would otherwise call a failing source once per request.
+        let first_report = !snapshot.invalidated.swap(true, Ordering::AcqRel);
+        if first_report {
+            tracing::info!(access_key_id, "credentials invalidated; refreshing");
+        }
+        self.shared.start_refresh(first_report, None);
         true
     }
 
@@ -473,7 +491,12 @@ impl Shared {
 
     /// Starts a fetch in its own task unless one runs already or backoff
     /// forbids it (`force` ignores backoff). Returns whether it started one.
-    pub(crate) fn start_refresh(self: &Arc<Self>, force: bool) -> bool {
+    ///
+    /// `seen` is the generation the caller found too old (0 for none). If
+    /// another fetch replaced it, or failed and set a backoff, after the
+    /// caller looked, that fetch's outcome is what the caller needs: no new fetch
+    /// starts, and waiters are woken as if one had finished.
+    pub(crate) fn start_refresh(self: &Arc<Self>, force: bool, seen: Option<u64>) -> bool {
         if !force && self.clock.now() < self.next_attempt_at() {
             return false;
         }
@@ -485,6 +508,20 @@ impl Shared {
             return false;
         }
 
+        // Winning the flag makes everything the previous fetch stored
+        // visible, so these checks catch a fetch that ended after the caller
+        // looked (possible on a multi-threaded runtime).
+        let replaced = seen.is_some_and(|seen| {
+            let current = self.current.load();
+            current.as_deref().map_or(0, |snapshot| snapshot.generation) != seen
+        });
+        let backing_off = !force && self.clock.now() < self.next_attempt_at();
+        if replaced || backing_off {
+            self.refreshing.store(false, Ordering::Release);
+            self.finished.send_modify(|count| *count += 1);
+            return true;
+        }
+
         let shared = Arc::clone(self);
         self.runtime.spawn(async move { shared.run_fetch().await });
         true
@@ -493,6 +530,10 @@ impl Shared {
     async fn run_fetch(self: Arc<Self>) {
         let kind = self.source.kind();
         tracing::debug!(source = kind, "credential refresh started");
+        let mut gate = FetchGate {
+            shared: &self,
+            recorded: false,
+        };
 
         let result =
             match tokio::time::timeout(self.policy.refresh_timeout, self.source.fetch()).await {
@@ -504,9 +545,7 @@ impl Shared {
             Ok(credentials) => self.store_success(credentials),
             Err(error) => self.store_failure(error),
         }
-
-        self.refreshing.store(false, Ordering::Release);
-        self.finished.send_modify(|count| *count += 1);
+        gate.recorded = true;
     }
 
     fn check_fresh(&self, credentials: Credentials) -> Result<Credentials, Error> {
@@ -638,7 +677,9 @@ impl Shared {
                     format_rfc3339(windows.expiry),
                 ));
                 if let Some(error) = last_error {
-                    expired = expired.with_source(Arc::clone(&error));
+                    // Attach the `Error` itself, not the `Arc` around it, so
+                    // callers can downcast the source to this crate's `Error`.
+                    expired = expired.with_source((*error).clone());
                 }
                 Err(expired)
             }
@@ -653,6 +694,31 @@ impl Shared {
             self.source.kind(),
             self.policy.refresh_timeout
         ))
+    }
+}
+
+/// Ends a fetch: opens the single-flight gate and wakes the waiters.
+///
+/// It runs on drop, so a source that panics (or a fetch task dropped at
+/// runtime shutdown) still ends with a recorded failure instead of leaving
+/// the gate shut and every later refresh waiting for it.
+struct FetchGate<'a> {
+    shared: &'a Shared,
+    recorded: bool,
+}
+
+impl Drop for FetchGate<'_> {
+    fn drop(&mut self) {
+        if !self.recorded {
+            // A panic is a bug in the source, so it waits the maximum
+            // backoff like other non-retryable errors.
+            self.shared.store_failure(Error::configuration(format!(
+                "the {} source panicked while fetching credentials; fix the source",
+                self.shared.source.kind()
+            )));
+        }
+        self.shared.refreshing.store(false, Ordering::Release);
+        self.shared.finished.send_modify(|count| *count += 1);
     }
 }
 
