@@ -414,10 +414,8 @@ async fn static_token_code_expiry_is_clear() {
     assert_eq!(inside_mandatory.access_key_id(), first.access_key_id());
     for error in &errors {
         assert!(error.is_expired(), "{error:?}");
-        // The store keeps the last refresh error in an `Arc` and hands it
-        // out as the cause.
         let cause = std::error::Error::source(error)
-            .and_then(|cause| cause.downcast_ref::<Arc<aws_refresh_session::Error>>())
+            .and_then(|cause| cause.downcast_ref::<aws_refresh_session::Error>())
             .unwrap_or_else(|| panic!("no MFA cause in {error:?}"));
         assert_eq!(cause.parameter(), Some("token_code"));
         assert!(

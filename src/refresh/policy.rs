@@ -23,8 +23,12 @@ pub const DEFAULT_ADVISORY_WINDOW_MEDIUM: Duration = Duration::from_secs(15 * 60
 pub const DEFAULT_ADVISORY_WINDOW_LONG: Duration = Duration::from_secs(60 * 60);
 /// The mandatory window: 60 seconds.
 pub const DEFAULT_MANDATORY_WINDOW: Duration = Duration::from_secs(60);
-/// How long one fetch, and a request waiting for it, may take: 30 seconds.
-pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one fetch, and a request waiting for it, may take: 60 seconds.
+///
+/// It is longer than the sources' own limits (30 s for an MFA or
+/// `credential_process` command, 20 s for one STS call, 10 s for the IoT
+/// provider), so their more specific timeout errors reach the caller first.
+pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(60);
 /// The upper bound of the random head start taken off the scheduled
 /// refresh time, so a fleet started together does not call STS together:
 /// 60 seconds.
@@ -145,7 +149,7 @@ impl RefreshPolicy {
     }
 
     /// Sets how long one fetch may run, and how long a request waits for
-    /// it. Defaults to [`DEFAULT_REFRESH_TIMEOUT`] (30 s).
+    /// it. Defaults to [`DEFAULT_REFRESH_TIMEOUT`] (60 s).
     pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
         self.refresh_timeout = timeout;
         self

@@ -65,10 +65,12 @@ async fn run(weak: Weak<Shared>, wake: Arc<Notify>) {
         let Some(shared) = weak.upgrade() else {
             break;
         };
-        if shared.needs_refresh(shared.clock.now()) {
+        if let Some(generation) = shared.refresh_due(shared.clock.now()) {
             let mut finished = shared.finished();
             let seen = *finished.borrow_and_update();
-            if shared.start_refresh(false, None) || shared.is_refreshing() {
+            // Passing the generation makes a request-path fetch that already
+            // replaced it win the race instead of causing a second fetch.
+            if shared.start_refresh(false, Some(generation)) || shared.is_refreshing() {
                 // The fetch task has its own timeout; wait for it without
                 // keeping the store alive longer than the fetch does.
                 drop(shared);

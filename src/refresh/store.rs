@@ -451,15 +451,17 @@ impl fmt::Debug for CredentialStore {
 }
 
 impl Shared {
-    /// Returns whether a refresh is needed now, for the background task.
-    pub(crate) fn needs_refresh(&self, now: SystemTime) -> bool {
+    /// Returns the generation that needs replacing now (0 when the store
+    /// is empty), or `None` when no refresh is due, for the background task.
+    pub(crate) fn refresh_due(&self, now: SystemTime) -> Option<u64> {
         match self.current.load().as_deref() {
-            None => true,
+            None => Some(0),
             Some(snapshot) => {
-                snapshot.invalidated.load(Ordering::Acquire)
+                let due = snapshot.invalidated.load(Ordering::Acquire)
                     || snapshot
                         .windows
-                        .is_some_and(|windows| now >= windows.scheduled_at)
+                        .is_some_and(|windows| now >= windows.scheduled_at);
+                due.then_some(snapshot.generation)
             }
         }
     }

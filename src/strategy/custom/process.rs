@@ -144,7 +144,7 @@ impl ProcessSource {
     ///
     /// Keep it below the store's refresh timeout
     /// ([`RefreshPolicy::refresh_timeout`](crate::RefreshPolicy::refresh_timeout),
-    /// also 30 s by default) to get this source's timeout error rather than
+    /// 60 s by default) to get this source's timeout error rather than
     /// the store's.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
