@@ -30,7 +30,8 @@ use support::moto::{ACCOUNT_ID, Moto};
 const RECORDER_KEY_ID: &str = "AKIDPROXYRECORDER";
 const RECORDER_SECRET: &str = "proxy-recorder-secret-do-not-leak";
 
-/// A plain, unsigning hyper client, as an application behind the proxy has.
+/// Returns a plain hyper client that signs nothing, like an application
+/// behind the proxy.
 fn plain_client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build_http()
 }
@@ -46,7 +47,7 @@ fn text(body: &Bytes) -> String {
     String::from_utf8_lossy(body).into_owned()
 }
 
-/// A session that assumes moto's role with the moto user's keys.
+/// Builds a session that assumes moto's role with the moto user's keys.
 async fn role_session(moto: &Moto, session_name: &str) -> RefreshableSession {
     let assume_role = AssumeRoleConfig::builder(&moto.role_arn)
         .role_session_name(session_name)
@@ -67,7 +68,7 @@ async fn role_session(moto: &Moto, session_name: &str) -> RefreshableSession {
         .unwrap()
 }
 
-/// A session with fixed keys, for proxies in front of the recorder.
+/// Builds a session with fixed keys, for proxies in front of the recorder.
 async fn static_session() -> RefreshableSession {
     let source = CustomSource::new("static-test-keys", || async {
         Ok(Credentials::new(
@@ -101,7 +102,7 @@ struct Recorded {
     body: Bytes,
 }
 
-/// An HTTP server on 127.0.0.1 that answers 200 and keeps each request.
+/// An HTTP server on 127.0.0.1 that returns 200 and keeps each request.
 struct Recorder {
     endpoint: String,
     requests: Arc<Mutex<Vec<Recorded>>>,
@@ -155,8 +156,8 @@ const AWKWARD_KEYS: [(&str, &str); 3] = [
     ("a+b=c.txt", "a%2Bb%3Dc.txt"),
 ];
 
-/// Every byte value, twice, plus the key: a body that text handling would
-/// damage.
+/// Returns every byte value twice, then the key: a body that text
+/// handling would damage.
 fn object_body(key: &str) -> Bytes {
     let mut body: Vec<u8> = (0..=255u8).chain(0..=255u8).collect();
     body.extend_from_slice(key.as_bytes());
@@ -264,7 +265,14 @@ async fn wrong_secret_is_rejected_by_moto() {
     let access_key_id = moto.access_key_id.clone();
     let source = CustomSource::new("wrong-secret", move || {
         let access_key_id = access_key_id.clone();
-        async move { Ok(Credentials::new(access_key_id, "not-the-secret", None, None)) }
+        async move {
+            Ok(Credentials::new(
+                access_key_id,
+                "not-the-secret",
+                None,
+                None,
+            ))
+        }
     });
     let wrong_session = RefreshableSession::builder()
         .strategy(Strategy::custom(source))
@@ -289,11 +297,15 @@ async fn wrong_secret_is_rejected_by_moto() {
 
     assert_eq!(control, 200, "{}", text(&control_body));
     assert_eq!(status, 403, "{}", text(&body));
-    assert!(text(&body).contains("SignatureDoesNotMatch"), "{}", text(&body));
+    assert!(
+        text(&body).contains("SignatureDoesNotMatch"),
+        "{}",
+        text(&body)
+    );
 }
 
 #[tokio::test]
-async fn health_answers_without_upstream() {
+async fn health_returns_200_without_upstream() {
     let session = static_session().await;
     let endpoint = format!("http://{}", closed_port());
     let config = ProxyConfig::new(&endpoint, "s3", "us-east-1").unwrap();
@@ -339,9 +351,7 @@ async fn stripped_header_not_forwarded() {
     assert_eq!(forwarded.headers["host"], host);
     let authorization = forwarded.headers["authorization"].to_str().unwrap();
     assert!(
-        authorization.starts_with(&format!(
-            "AWS4-HMAC-SHA256 Credential={RECORDER_KEY_ID}/"
-        )),
+        authorization.starts_with(&format!("AWS4-HMAC-SHA256 Credential={RECORDER_KEY_ID}/")),
         "{authorization}"
     );
     assert!(
@@ -391,7 +401,10 @@ async fn oversize_body_gets_413() {
     assert_eq!(response.status(), 413);
 
     let recorded = recorder.requests();
-    let paths: Vec<&str> = recorded.iter().map(|request| request.uri.as_str()).collect();
+    let paths: Vec<&str> = recorded
+        .iter()
+        .map(|request| request.uri.as_str())
+        .collect();
     assert_eq!(paths, ["/fits"]);
 }
 
@@ -422,7 +435,10 @@ async fn signing_failure_gets_502_without_secret() {
 
     // A header value that is not UTF-8 cannot be signed.
     let request = http::Request::post(format!("{proxy}/"))
-        .header("x-binary", http::HeaderValue::from_bytes(b"caf\xe9").unwrap())
+        .header(
+            "x-binary",
+            http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        )
         .body(Full::new(Bytes::from_static(b"payload")))
         .unwrap();
     let (status, body) = send(request).await;

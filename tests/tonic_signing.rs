@@ -37,7 +37,12 @@ fn expected() -> ExpectedSignature {
 
 async fn session() -> RefreshableSession {
     let source = CustomSource::new("static-test-keys", || async {
-        Ok(Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None))
+        Ok(Credentials::new(
+            ACCESS_KEY_ID,
+            SECRET_ACCESS_KEY,
+            None,
+            None,
+        ))
     });
     RefreshableSession::builder()
         .strategy(Strategy::custom(source))
@@ -67,7 +72,12 @@ async fn signed_channel_passes_check() {
     let origin: Uri = format!("http://{addr}").parse().unwrap();
     let channel = Channel::builder(origin.clone()).connect().await.unwrap();
     let signed = ServiceBuilder::new()
-        .layer(session().await.layer_with(unsigned_payload_settings()).unwrap())
+        .layer(
+            session()
+                .await
+                .layer_with(unsigned_payload_settings())
+                .unwrap(),
+        )
         .service(channel);
     let mut client = HealthClient::with_origin(signed, origin);
 
@@ -152,7 +162,12 @@ async fn missing_origin_fails_before_sending() {
         .await
         .unwrap();
     let signed = ServiceBuilder::new()
-        .layer(session().await.layer_with(unsigned_payload_settings()).unwrap())
+        .layer(
+            session()
+                .await
+                .layer_with(unsigned_payload_settings())
+                .unwrap(),
+        )
         .service(channel);
     let mut client = HealthClient::new(signed);
 
@@ -169,10 +184,26 @@ fn malformed_signatures_are_rejected() {
     let valid = "AWS4-HMAC-SHA256 Credential=AKIDTONICTEST/20261204/eu-central-1/vpc-lattice-svcs/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     let cases = [
         (valid, "20261204T120000Z", None),
-        (&valid.replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256")[..], "20261204T120000Z", Some("algorithm")),
-        (&valid.replace("0123456789abcdef0123", "0123456789ABCDEF0123")[..], "20261204T120000Z", Some("hex")),
-        (&valid.replace("aws4_request", "aws4")[..], "20261204T120000Z", Some("scope")),
-        (&valid.replace("host;", "")[..], "20261204T120000Z", Some("host")),
+        (
+            &valid.replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256")[..],
+            "20261204T120000Z",
+            Some("algorithm"),
+        ),
+        (
+            &valid.replace("0123456789abcdef0123", "0123456789ABCDEF0123")[..],
+            "20261204T120000Z",
+            Some("hex"),
+        ),
+        (
+            &valid.replace("aws4_request", "aws4")[..],
+            "20261204T120000Z",
+            Some("scope"),
+        ),
+        (
+            &valid.replace("host;", "")[..],
+            "20261204T120000Z",
+            Some("host"),
+        ),
         (valid, "20261205T120000Z", Some("date")),
         (valid, "2026-12-04", Some("YYYYMMDDTHHMMSSZ")),
     ];
@@ -188,7 +219,10 @@ fn malformed_signatures_are_rejected() {
             None => assert!(result.is_ok(), "{authorization}: {result:?}"),
             Some(word) => {
                 let message = result.unwrap_err();
-                assert!(message.contains(word), "{authorization} {amz_date}: {message}");
+                assert!(
+                    message.contains(word),
+                    "{authorization} {amz_date}: {message}"
+                );
             }
         }
     }

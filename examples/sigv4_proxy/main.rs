@@ -1,6 +1,6 @@
 //! A SigV4 signing reverse proxy, after awslabs' aws-sigv4-proxy: every
 //! request to the listen address is signed with refreshing credentials and
-//! forwarded to one AWS endpoint. `GET /health` answers 200 without
+//! forwarded to one AWS endpoint. `GET /health` returns 200 without
 //! forwarding.
 //!
 //! Against a local moto server on port 5000, with the keys of a moto user:
@@ -60,7 +60,7 @@ usage: sigv4_proxy --endpoint URL --name SERVICE --region REGION [options]
   --unsigned-payload      stream bodies and sign them as UNSIGNED-PAYLOAD
   -s, --strip HEADER      remove HEADER before signing (repeatable)
   --max-body-size BYTES   largest body buffered for signing (default 10485760)
-  --health-path PATH      path that answers GET with 200 (default /health)
+  --health-path PATH      path that returns 200 to GET (default /health)
 
 The base secret key comes from $AWS_SECRET_ACCESS_KEY and the optional
 session token from $AWS_SESSION_TOKEN.
@@ -80,13 +80,15 @@ struct Options {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
 
     let arguments: Vec<String> = std::env::args().skip(1).collect();
-    if arguments.iter().any(|argument| argument == "--help" || argument == "-h") {
+    if arguments
+        .iter()
+        .any(|argument| argument == "--help" || argument == "-h")
+    {
         print!("{USAGE}");
         return ExitCode::SUCCESS;
     }
@@ -158,7 +160,10 @@ async fn build_session(options: &Options) -> Result<RefreshableSession, BoxError
             Strategy::sts(StsConfig::builder(assume_role, client).build()?)
         }
         (Some(_), None) => {
-            return Err("--role-arn needs --sts-endpoint, such as https://sts.us-east-1.amazonaws.com".into());
+            return Err(
+                "--role-arn needs --sts-endpoint, such as https://sts.us-east-1.amazonaws.com"
+                    .into(),
+            );
         }
         (None, _) => Strategy::custom(CustomSource::new("static-keys", move || {
             let base = base.clone();
@@ -223,14 +228,17 @@ fn parse_options(arguments: &[String]) -> Result<Options, String> {
     let endpoint = endpoint.ok_or("missing --endpoint")?;
     let name = name.ok_or("missing --name")?;
     let region = region.ok_or("missing --region")?;
-    let listen = listen
-        .parse()
-        .map_err(|_| format!("invalid --listen address {listen:?}; pass IP:PORT such as 127.0.0.1:8080"))?;
+    let listen = listen.parse().map_err(|_| {
+        format!("invalid --listen address {listen:?}; pass IP:PORT such as 127.0.0.1:8080")
+    })?;
     if !health_path.starts_with('/') {
-        return Err(format!("invalid --health-path {health_path:?}; it must start with '/'"));
+        return Err(format!(
+            "invalid --health-path {health_path:?}; it must start with '/'"
+        ));
     }
 
-    let mut config = ProxyConfig::new(&endpoint, &name, &region).map_err(|error| error.to_string())?;
+    let mut config =
+        ProxyConfig::new(&endpoint, &name, &region).map_err(|error| error.to_string())?;
     config.unsigned_payload = unsigned_payload;
     config.strip_headers = strip_headers;
     config.max_body_size = max_body_size;

@@ -23,7 +23,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::{Layer, ServiceExt};
 
-/// The address the proxy listens on unless told otherwise: `127.0.0.1:8080`.
+/// The default listen address: `127.0.0.1:8080`.
 /// Loopback only, because anyone who reaches the proxy can call AWS with its
 /// credentials.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -32,8 +32,8 @@ pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// get a 413; send them with `--unsigned-payload`, which streams.
 pub(crate) const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;
 
-/// The path that answers `GET` with 200 without forwarding: `/health`, the
-/// path awslabs' aws-sigv4-proxy uses.
+/// The default health-check path, which returns 200 to `GET` without
+/// forwarding: `/health`, the path awslabs' aws-sigv4-proxy uses.
 pub(crate) const DEFAULT_HEALTH_PATH: &str = "/health";
 
 /// Headers that describe one connection, not the request (RFC 9110 section
@@ -51,7 +51,7 @@ const HOP_BY_HOP_HEADERS: &[&str] = &[
     "upgrade",
 ];
 
-/// What the proxy forwards to and how it signs.
+/// The proxy's upstream endpoint and signing options.
 #[derive(Clone, Debug)]
 pub(crate) struct ProxyConfig {
     /// The upstream's scheme and authority; the request's path and query
@@ -68,7 +68,7 @@ pub(crate) struct ProxyConfig {
     pub(crate) strip_headers: Vec<HeaderName>,
     /// The largest body buffered in signed-payload mode, in bytes.
     pub(crate) max_body_size: usize,
-    /// The path that answers `GET` with 200 without forwarding.
+    /// The path that returns 200 to `GET` without forwarding.
     pub(crate) health_path: String,
 }
 

@@ -28,7 +28,7 @@ use signature::ExpectedSignature;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Test keys that only this example's server knows about.
+/// Test keys, valid only against this example's server.
 const ACCESS_KEY_ID: &str = "AKIDTONICEXAMPLE";
 const SECRET_ACCESS_KEY: &str = "tonic-example-secret-key";
 
@@ -42,8 +42,7 @@ const REGION: &str = "us-west-2";
 async fn main() -> Result<(), BoxError> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
 
@@ -57,7 +56,12 @@ async fn main() -> Result<(), BoxError> {
     let (addr, server) = signature::spawn_health_server(expected, Arc::clone(&seen)).await?;
 
     let source = CustomSource::new("static-test-keys", || async {
-        Ok(Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None))
+        Ok(Credentials::new(
+            ACCESS_KEY_ID,
+            SECRET_ACCESS_KEY,
+            None,
+            None,
+        ))
     });
     let session = RefreshableSession::builder()
         .strategy(Strategy::custom(source))
@@ -75,8 +79,8 @@ async fn main() -> Result<(), BoxError> {
         .layer(session.layer_with(settings)?)
         .service(channel);
 
-    // tonic puts only the path in the request URI and lets the channel add
-    // the origin below this layer; `with_origin` makes the URI absolute
+    // tonic puts only the path in the request URI, and the channel adds
+    // the origin below this layer. `with_origin` makes the URI absolute
     // before signing, so the signature covers the host.
     let mut client = HealthClient::with_origin(signed, origin);
     let response = client
@@ -89,7 +93,10 @@ async fn main() -> Result<(), BoxError> {
         "serving status: {}",
         response.into_inner().status().as_str_name()
     );
-    let accepted = seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len();
+    let accepted = seen
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .len();
     println!("signed calls accepted by the server: {accepted}");
 
     server.abort();

@@ -3,7 +3,7 @@
 //! region and service.
 //!
 //! It checks the shape of the signature, not its value: verifying it would
-//! need the secret key, which a real AWS service holds and this example
+//! need the secret key, which a real AWS service has and this example
 //! server does not. `tests/tonic_signing.rs` includes this file with
 //! `#[path]`.
 
@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Status};
 
-/// What a signature must name.
+/// The key id, scope and payload mode a signature must carry.
 #[derive(Clone, Debug)]
 pub(crate) struct ExpectedSignature {
     pub(crate) access_key_id: String,
