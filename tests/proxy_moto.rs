@@ -47,6 +47,16 @@ fn text(body: &Bytes) -> String {
     String::from_utf8_lossy(body).into_owned()
 }
 
+/// Returns a form-encoded STS `GetCallerIdentity` request to `base`.
+fn get_caller_identity(base: &str) -> http::Request<Full<Bytes>> {
+    http::Request::post(format!("{base}/"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from_static(
+            b"Action=GetCallerIdentity&Version=2011-06-15",
+        )))
+        .unwrap()
+}
+
 /// Builds a session that assumes moto's role with the moto user's keys.
 async fn role_session(moto: &Moto, session_name: &str) -> RefreshableSession {
     let assume_role = AssumeRoleConfig::builder(&moto.role_arn)
@@ -215,6 +225,14 @@ async fn s3_round_trip_signed_payload() {
 
     s3_round_trip(&proxy, "proxied-signed").await;
 
+    // A second proxy instance, for STS, signs with the same session.
+    let sts_config = ProxyConfig::new(&moto.endpoint, "sts", "us-east-1").unwrap();
+    let sts_proxy = start_proxy(&session, sts_config).await;
+    let (status, body) = send(get_caller_identity(&sts_proxy)).await;
+    let body = text(&body);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("assumed-role/app-role/proxy-s3"), "{body}");
+
     let assumed = moto.assumed_roles().await;
     assert_eq!(assumed.len(), 1, "{assumed:?}");
     assert_eq!(assumed[0].session_name, "proxy-s3");
@@ -238,13 +256,7 @@ async fn sts_caller_identity_through_proxy() {
     let config = ProxyConfig::new(&moto.endpoint, "sts", "us-east-1").unwrap();
     let proxy = start_proxy(&session, config).await;
 
-    let request = http::Request::post(format!("{proxy}/"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Full::new(Bytes::from_static(
-            b"Action=GetCallerIdentity&Version=2011-06-15",
-        )))
-        .unwrap();
-    let (status, body) = send(request).await;
+    let (status, body) = send(get_caller_identity(&proxy)).await;
 
     let body = text(&body);
     assert_eq!(status, 200, "{body}");
@@ -284,16 +296,8 @@ async fn wrong_secret_is_rejected_by_moto() {
     let proxy = start_proxy(&session, config.clone()).await;
     let wrong_proxy = start_proxy(&wrong_session, config).await;
 
-    let request = |base: &str| {
-        http::Request::post(format!("{base}/"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(Full::new(Bytes::from_static(
-                b"Action=GetCallerIdentity&Version=2011-06-15",
-            )))
-            .unwrap()
-    };
-    let (control, control_body) = send(request(&proxy)).await;
-    let (status, body) = send(request(&wrong_proxy)).await;
+    let (control, control_body) = send(get_caller_identity(&proxy)).await;
+    let (status, body) = send(get_caller_identity(&wrong_proxy)).await;
 
     assert_eq!(control, 200, "{}", text(&control_body));
     assert_eq!(status, 403, "{}", text(&body));
@@ -406,6 +410,31 @@ async fn oversize_body_gets_413() {
         .map(|request| request.uri.as_str())
         .collect();
     assert_eq!(paths, ["/fits"]);
+}
+
+#[tokio::test]
+async fn unsigned_mode_streams_past_limit() {
+    let recorder = Recorder::start().await;
+    let session = static_session().await;
+    let mut config = ProxyConfig::new(&recorder.endpoint, "s3", "us-east-1").unwrap();
+    config.unsigned_payload = true;
+    config.max_body_size = 16;
+    let proxy = start_proxy(&session, config).await;
+    let body = Bytes::from(vec![b'c'; 4096]);
+
+    let put = http::Request::put(format!("{proxy}/bucket/large"))
+        .body(Full::new(body.clone()))
+        .unwrap();
+    let (status, response) = send(put).await;
+
+    assert_eq!(status, 200, "{}", text(&response));
+    let recorded = recorder.requests();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].body, body);
+    assert_eq!(
+        recorded[0].headers["x-amz-content-sha256"],
+        "UNSIGNED-PAYLOAD"
+    );
 }
 
 #[tokio::test]
