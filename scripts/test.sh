@@ -30,7 +30,13 @@ done
 cargo check --lib --locked
 
 step "tests"
-cargo nextest run --all-features --locked --no-fail-fast
+# nextest runs test binaries in parallel, each test in its own process; plain
+# cargo test is the fallback where nextest is not installed.
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --all-features --locked --no-fail-fast
+else
+    cargo test --all-features --locked --no-fail-fast --tests
+fi
 
 step "doctests"
 cargo test --doc --all-features --locked
