@@ -236,7 +236,7 @@ impl RefreshPolicy {
             AdvisoryWindow::ByLifetime => advisory_by_lifetime(lifetime).min(lifetime * 3 / 4),
         };
         // A mandatory window as long as the lifetime would make every request
-        // wait; keep it inside the advisory window and the first quarter of
+        // wait, so it is at most the advisory window and a quarter of
         // the lifetime.
         let mandatory = self.mandatory.min(advisory).min(lifetime / 4);
 
