@@ -55,7 +55,7 @@ use crate::signing::{RefreshingCredentialsLayer, SigningSettings};
 
 pub use builder::SessionBuilder;
 #[cfg(feature = "client")]
-pub use client::{HttpsClient, SessionClient};
+pub use client::{ClientBody, HttpsClient, SessionClient};
 
 /// A set of refreshing credentials and everything that signs with them.
 ///
