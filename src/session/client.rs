@@ -105,9 +105,8 @@ impl Service<Request<Full<Bytes>>> for SessionClient {
     fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
         match self.resolve(request) {
             Ok(request) => self.service.call(request),
-            // An unresolvable URI still goes through the signing service,
-            // which rejects it without calling hyper.
-            Err(_) => self.service.call(Request::new(Full::default())),
+            // hyper is never called, and the caller sees why.
+            Err(error) => crate::signing::ResponseFuture::failed(error),
         }
     }
 }
