@@ -114,7 +114,7 @@ async fn s3_put_and_get_through_middleware() {
 #[tokio::test]
 async fn tampered_key_is_rejected_by_moto() {
     let moto = Moto::start().await;
-    // The user's key id with a wrong secret: moto must answer 403, which
+    // The user's key id with a wrong secret: moto must return 403, which
     // shows the test above passes because the signature is right.
     let wrong = Credentials::new(&moto.access_key_id, "not-the-secret", None, None);
     let session = RefreshableSession::builder()

@@ -37,7 +37,7 @@ const DEFAULT_REGION: &str = "us-east-1";
 /// The bucket the S3 examples create when `--bucket` is not set.
 const DEFAULT_BUCKET: &str = "aws-refresh-session-example";
 
-/// Where to send requests and what to sign them with.
+/// The endpoint, region, role and base credentials an example uses.
 pub(crate) struct Settings {
     /// The endpoint every request goes to, such as `http://127.0.0.1:5000`.
     pub(crate) endpoint: String,
@@ -94,7 +94,8 @@ impl Settings {
                     .unwrap_or_default();
                 format!(
                     "{name} is required; pass it or set {variables} \
-                     (`eval \"$(scripts/moto.sh serve)\"` in another shell prints them for a local moto)"
+                     (for a local moto, run `scripts/moto.sh serve > moto.env` in another \
+                     shell, then `. moto.env`)"
                 )
             })
         };

@@ -51,9 +51,8 @@
 //! - The body is copied once per request to sign it.
 //! - Expired-token rejections are recognised from the `x-amzn-ErrorType`
 //!   header only (JSON protocols). The XML protocols (STS, S3) name the
-//!   code only in the body, which this middleware does not read; use the
-//!   Tower layer, or call [`CredentialStore::invalidate`] yourself, for
-//!   those.
+//!   code only in the body, which this middleware does not read. For those,
+//!   use the Tower layer or call [`CredentialStore::invalidate`] yourself.
 //! - Clock skew is not learned from responses, unlike the Tower layer.
 
 use std::fmt;

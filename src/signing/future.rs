@@ -23,8 +23,9 @@ use crate::strategy::BoxFuture;
 pin_project! {
     /// The response future of [`SigningService`](super::SigningService).
     ///
-    /// It resolves to the inner service's response, after learning any
-    /// clock skew from the response's `Date` header.
+    /// It resolves to the inner service's response, with its body wrapped
+    /// in [`ResponseBody`], after learning any clock skew from the
+    /// response's `Date` header and checking it for an expired-token error.
     pub struct ResponseFuture<S, B>
     where
         S: Service<Request<B>>,
@@ -195,7 +196,7 @@ fn watch_for_rejection<B>(
         if is_expired_token_code(code) {
             report_rejected(store, credentials.access_key_id(), code);
         }
-        // The header named the error, so the body holds nothing more.
+        // The header named the error, so the body is not searched.
         return response.map(ResponseBody::new);
     }
     if !body_may_report_expiry(status) {

@@ -20,8 +20,8 @@ use pin_project_lite::pin_project;
 use crate::refresh::CredentialStore;
 
 /// How many bytes at the start of a 400 or 403 response body are searched
-/// for an expired-token error code: 4096. AWS's XML error documents put
-/// `<Code>` within the first few hundred bytes.
+/// for an expired-token error code: 4096. In the error documents of STS and
+/// S3, `<Code>` comes within the first 200 bytes.
 pub const MAX_SCANNED_BODY_BYTES: usize = 4096;
 
 /// The error codes that mean the credentials themselves were rejected, so
@@ -36,7 +36,7 @@ const EXPIRED_TOKEN_ELEMENTS: &[&[u8]] = &[
     b"<Code>InvalidToken</Code>",
 ];
 
-/// Returns whether `code` says the credentials were rejected.
+/// Returns whether `code` means the credentials were rejected.
 pub(crate) fn is_expired_token_code(code: &str) -> bool {
     EXPIRED_TOKEN_CODES.contains(&code)
 }
@@ -67,7 +67,7 @@ pub(crate) fn report_rejected(store: &CredentialStore, access_key_id: &str, code
     );
 }
 
-/// What a [`ResponseBody`] still has to look for.
+/// The search state of a [`ResponseBody`].
 struct Scan {
     store: CredentialStore,
     access_key_id: String,

@@ -94,6 +94,10 @@
 //! - Clock skew is learned from the `Date` header of 400 and 403 responses
 //!   only (see [`CLOCK_SKEW_THRESHOLD`]); the failed request itself is not
 //!   retried here, so put a retry layer outside this one.
+//! - A request needs a host to be signed. tonic's generated clients send
+//!   only the path unless they are built with `with_origin(service, uri)`,
+//!   so build them that way over a layered `Channel`, with
+//!   [`PayloadMode::Unsigned`] for the streamed gRPC body.
 //! - When AWS rejects the credentials with `ExpiredToken`,
 //!   `ExpiredTokenException` or `InvalidToken`, the layer invalidates them
 //!   (see [`SigningSettings::invalidate_on_expired_token`]) so the next

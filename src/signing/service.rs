@@ -24,6 +24,10 @@ use crate::refresh::Lookup;
 /// A request that cannot be signed fails with
 /// [`SigningServiceError::Signing`] and never reaches the inner service.
 ///
+/// The response body comes back wrapped in [`ResponseBody`], which passes
+/// every frame through and watches rejected responses for an expired-token
+/// error (see [`SigningSettings::invalidate_on_expired_token`](super::SigningSettings::invalidate_on_expired_token)).
+///
 /// Created by [`RefreshingCredentialsLayer`](super::RefreshingCredentialsLayer).
 #[derive(Clone, Debug)]
 pub struct SigningService<S> {
