@@ -102,6 +102,11 @@ impl SessionBuilder {
         #[cfg(feature = "sts")]
         let (source, identity) = match strategy {
             Strategy::Sts(config) => {
+                if self.identity_client.is_some() {
+                    tracing::warn!(
+                        "identity_client is ignored for STS sessions; whoami uses the session's own STS client"
+                    );
+                }
                 let source = Arc::new(crate::strategy::sts::StsSource::new(config).await?);
                 let identity = IdentityClient::Sts(Arc::clone(&source));
                 (source as crate::strategy::SharedSource, identity)

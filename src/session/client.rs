@@ -127,6 +127,11 @@ impl RefreshableSession {
     /// Clients are cached by service, region, endpoint and settings: a
     /// second call with the same arguments returns the cached client.
     ///
+    /// NOTE: the endpoint follows the regional `<service>.<region>` host
+    /// pattern only. Global services (IAM, for example) and endpoints whose
+    /// host differs from the signing name need
+    /// [`client_with`](Self::client_with).
+    ///
     /// # Errors
     ///
     /// A validation error for an invalid service or region.
