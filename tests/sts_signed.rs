@@ -58,7 +58,11 @@ fn get_caller_identity(endpoint: &str) -> http::Request<Full<Bytes>> {
     .unwrap()
 }
 
-async fn read(response: http::Response<hyper::body::Incoming>) -> (u16, String) {
+async fn read<B>(response: http::Response<B>) -> (u16, String)
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
     let status = response.status().as_u16();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())

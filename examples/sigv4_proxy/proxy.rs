@@ -146,7 +146,7 @@ enum Upstream {
 type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 type UpstreamResult = Result<
-    http::Response<hyper::body::Incoming>,
+    http::Response<aws_refresh_session::signing::ResponseBody<hyper::body::Incoming>>,
     SigningServiceError<hyper_util::client::legacy::Error>,
 >;
 

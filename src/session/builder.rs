@@ -102,17 +102,26 @@ impl SessionBuilder {
         #[cfg(feature = "sts")]
         let (source, identity) = match strategy {
             Strategy::Sts(config) => {
+                if self.identity_client.is_some() {
+                    tracing::warn!(
+                        "identity_client is ignored for STS sessions; whoami uses the session's own STS client"
+                    );
+                }
                 let source = Arc::new(crate::strategy::sts::StsSource::new(config).await?);
                 let identity = IdentityClient::Sts(Arc::clone(&source));
                 (source as crate::strategy::SharedSource, identity)
             }
-            other => (
-                other.into_source().await?,
-                match self.identity_client {
-                    Some(config) => IdentityClient::Config(Box::new(config)),
+            other => {
+                let identity = match self.identity_client {
+                    // Built once here, so every whoami call reuses its
+                    // connection pool.
+                    Some(config) => {
+                        IdentityClient::Client(Box::new(config.build_sdk_client().await?))
+                    }
                     None => IdentityClient::None,
-                },
-            ),
+                };
+                (other.into_source().await?, identity)
+            }
         };
         #[cfg(not(feature = "sts"))]
         let source = strategy.into_source().await?;
@@ -151,8 +160,8 @@ fn client_cache(
 pub(super) enum IdentityClient {
     /// The STS session's own source and SDK client.
     Sts(Arc<crate::strategy::sts::StsSource>),
-    /// A client config given for a non-STS session.
-    Config(Box<crate::strategy::sts::StsClientConfig>),
+    /// The client built from the config given for a non-STS session.
+    Client(Box<aws_sdk_sts::Client>),
     None,
 }
 
@@ -164,8 +173,8 @@ impl IdentityClient {
     ) -> Result<crate::strategy::sts::CallerIdentity, Error> {
         match self {
             IdentityClient::Sts(source) => source.whoami(credentials).await,
-            IdentityClient::Config(config) => {
-                crate::strategy::sts::CallerIdentity::fetch(config, credentials).await
+            IdentityClient::Client(client) => {
+                crate::strategy::sts::get_caller_identity(client, credentials).await
             }
             IdentityClient::None => Err(Error::configuration(
                 "whoami needs an STS client for sessions that are not STS sessions; \

@@ -14,11 +14,15 @@ use tower::Service;
 use super::{RefreshableSession, default_settings};
 use crate::cache::CacheKey;
 use crate::error::Error;
-use crate::signing::{SigningService, SigningServiceError, SigningSettings};
+use crate::signing::{ResponseBody, SigningService, SigningServiceError, SigningSettings};
 
 /// The hyper client inside a [`SessionClient`]: HTTP/1.1 and HTTP/2 over
 /// rustls (ring, webpki roots), plain HTTP allowed for local endpoints.
 pub type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The response body of a [`SessionClient`]: hyper's body, watched for
+/// expired-token errors (see [`ResponseBody`]).
+pub type ClientBody = ResponseBody<hyper::body::Incoming>;
 
 /// A hyper client wrapped in the signing service, bound to an endpoint.
 ///
@@ -42,10 +46,7 @@ impl SessionClient {
     pub async fn send(
         &self,
         request: Request<Full<Bytes>>,
-    ) -> Result<
-        Response<hyper::body::Incoming>,
-        SigningServiceError<hyper_util::client::legacy::Error>,
-    > {
+    ) -> Result<Response<ClientBody>, SigningServiceError<hyper_util::client::legacy::Error>> {
         let mut service = self.service.clone();
         std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
         service.call(self.resolve(request)?).await
@@ -93,7 +94,7 @@ impl SessionClient {
 }
 
 impl Service<Request<Full<Bytes>>> for SessionClient {
-    type Response = Response<hyper::body::Incoming>;
+    type Response = Response<ClientBody>;
     type Error = SigningServiceError<hyper_util::client::legacy::Error>;
     type Future = crate::signing::ResponseFuture<HttpsClient, Full<Bytes>>;
 
@@ -104,9 +105,8 @@ impl Service<Request<Full<Bytes>>> for SessionClient {
     fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
         match self.resolve(request) {
             Ok(request) => self.service.call(request),
-            // An unresolvable URI still goes through the signing service,
-            // which rejects it without calling hyper.
-            Err(_) => self.service.call(Request::new(Full::default())),
+            // hyper is never called, and the caller sees why.
+            Err(error) => crate::signing::ResponseFuture::failed(error),
         }
     }
 }
@@ -126,6 +126,11 @@ impl RefreshableSession {
     ///
     /// Clients are cached by service, region, endpoint and settings: a
     /// second call with the same arguments returns the cached client.
+    ///
+    /// NOTE: the endpoint follows the regional `<service>.<region>` host
+    /// pattern only. Global services (IAM, for example) and endpoints whose
+    /// host differs from the signing name need
+    /// [`client_with`](Self::client_with).
     ///
     /// # Errors
     ///

@@ -1,8 +1,8 @@
 //! The session: one object that owns the credentials and hands out what
 //! signs with them.
 //!
-//! A [`RefreshableSession`] is built from a [`Strategy`] and a
-//! [`RefreshPolicy`]. It owns one [`CredentialStore`] (and so one
+//! A [`RefreshableSession`] is built from a [`Strategy`](crate::Strategy) and a
+//! [`RefreshPolicy`](crate::RefreshPolicy). It owns one [`CredentialStore`] (and so one
 //! background refresher) shared by every clone, and offers:
 //!
 //! - [`layer`](RefreshableSession::layer): a [`RefreshingCredentialsLayer`]
@@ -55,7 +55,7 @@ use crate::signing::{RefreshingCredentialsLayer, SigningSettings};
 
 pub use builder::SessionBuilder;
 #[cfg(feature = "client")]
-pub use client::{HttpsClient, SessionClient};
+pub use client::{ClientBody, HttpsClient, SessionClient};
 
 /// A set of refreshing credentials and everything that signs with them.
 ///

@@ -10,6 +10,7 @@ use super::presign::{PresignOptions, PresignedUrl, presign_with_store_skewed};
 use super::service::SigningService;
 use super::settings::SigningSettings;
 use super::skew::ClockSkew;
+use crate::credentials::Credentials;
 use crate::error::Error;
 use crate::refresh::CredentialStore;
 
@@ -48,6 +49,16 @@ impl Signer {
         } else {
             now
         }
+    }
+
+    /// Returns a cheap clone of the credentials that sign a request, to
+    /// invalidate them if AWS rejects them, or `None` when the settings
+    /// switch that off.
+    pub(crate) fn keep_for_invalidation(&self, credentials: &Credentials) -> Option<Credentials> {
+        self.shared
+            .settings
+            .invalidates_on_expired_token()
+            .then(|| credentials.clone())
     }
 }
 

@@ -94,9 +94,17 @@
 //! - Clock skew is learned from the `Date` header of 400 and 403 responses
 //!   only (see [`CLOCK_SKEW_THRESHOLD`]); the failed request itself is not
 //!   retried here, so put a retry layer outside this one.
-//! - The layer does not read response bodies, so it does not invalidate
-//!   credentials on `ExpiredToken`; call
-//!   [`CredentialStore::invalidate`](crate::CredentialStore::invalidate).
+//! - A request needs a host to be signed. tonic's generated clients send
+//!   only the path unless they are built with `with_origin(service, uri)`,
+//!   so build them that way over a layered `Channel`, with
+//!   [`PayloadMode::Unsigned`] for the streamed gRPC body.
+//! - When AWS rejects the credentials with `ExpiredToken`,
+//!   `ExpiredTokenException` or `InvalidToken`, the layer invalidates them
+//!   (see [`SigningSettings::invalidate_on_expired_token`]) so the next
+//!   request is signed with fresh ones. The rejected request itself is not
+//!   replayed: a retry layer outside this one sends it again. Codes that
+//!   appear only past the first [`MAX_SCANNED_BODY_BYTES`] of the body, or
+//!   in a body the caller never reads, go unnoticed.
 //!
 //! # Logging
 //!
@@ -108,6 +116,7 @@
 
 mod error;
 mod future;
+pub(crate) mod invalidate;
 mod layer;
 mod presign;
 mod service;
@@ -117,6 +126,7 @@ mod skew;
 
 pub use error::SigningServiceError;
 pub use future::ResponseFuture;
+pub use invalidate::{MAX_SCANNED_BODY_BYTES, ResponseBody};
 pub use layer::RefreshingCredentialsLayer;
 pub use presign::{
     MAX_PRESIGN_EXPIRY, MIN_PRESIGN_EXPIRY, PresignOptions, PresignedUrl, presign_url,

@@ -8,6 +8,7 @@ use tower::Service;
 
 use super::error::SigningServiceError;
 use super::future::ResponseFuture;
+use super::invalidate::ResponseBody;
 use super::layer::Signer;
 use super::sign::sign_request;
 use crate::refresh::Lookup;
@@ -22,6 +23,10 @@ use crate::refresh::Lookup;
 ///
 /// A request that cannot be signed fails with
 /// [`SigningServiceError::Signing`] and never reaches the inner service.
+///
+/// The response body comes back wrapped in [`ResponseBody`], which passes
+/// every frame through and watches rejected responses for an expired-token
+/// error (see [`SigningSettings::invalidate_on_expired_token`](super::SigningSettings::invalidate_on_expired_token)).
 ///
 /// Created by [`RefreshingCredentialsLayer`](super::RefreshingCredentialsLayer).
 #[derive(Clone, Debug)]
@@ -56,7 +61,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     ReqBody: Body + 'static,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = SigningServiceError<S::Error>;
     type Future = ResponseFuture<S, ReqBody>;
 
@@ -76,9 +81,14 @@ where
                 let time = self.signer.signing_time();
                 let signed =
                     sign_request(&mut request, &current, &self.signer.shared.settings, time);
+                let signed_with = self.signer.keep_for_invalidation(&current);
                 drop(current);
                 match signed {
-                    Ok(()) => ResponseFuture::called(self.inner.call(request), self.signer.clone()),
+                    Ok(()) => ResponseFuture::called(
+                        self.inner.call(request),
+                        self.signer.clone(),
+                        signed_with,
+                    ),
                     Err(error) => {
                         tracing::error!(error = %error, uri = %super::sign::describe_uri(request.uri()), "request not signed");
                         ResponseFuture::failed(error)

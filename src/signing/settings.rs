@@ -90,6 +90,7 @@ pub struct SigningSettings {
     double_encode_path: bool,
     normalize_path: bool,
     sign_session_token: bool,
+    invalidate_on_expired_token: bool,
 }
 
 impl SigningSettings {
@@ -113,6 +114,7 @@ impl SigningSettings {
             double_encode_path: true,
             normalize_path: true,
             sign_session_token: true,
+            invalidate_on_expired_token: true,
         }
     }
 
@@ -194,6 +196,20 @@ impl SigningSettings {
         self
     }
 
+    /// Sets whether the signing service invalidates the credentials that
+    /// signed a request when AWS rejects it with `ExpiredToken`,
+    /// `ExpiredTokenException` or `InvalidToken`, so the next request waits
+    /// for fresh ones. Defaults to `true`.
+    ///
+    /// The code is read from the `x-amzn-ErrorType` header (JSON protocols)
+    /// or from the first [`MAX_SCANNED_BODY_BYTES`](super::MAX_SCANNED_BODY_BYTES)
+    /// of a 400 or 403 response body as it streams by (XML protocols such as
+    /// STS and S3). With `false`, responses pass through untouched.
+    pub fn invalidate_on_expired_token(mut self, enabled: bool) -> Self {
+        self.invalidate_on_expired_token = enabled;
+        self
+    }
+
     /// Returns the service's signing name.
     pub fn service(&self) -> &str {
         &self.service
@@ -227,6 +243,12 @@ impl SigningSettings {
     /// Returns whether the layer learns clock skew from responses.
     pub fn learns_clock_skew(&self) -> bool {
         self.learn_clock_skew
+    }
+
+    /// Returns whether rejected credentials are invalidated; see
+    /// [`invalidate_on_expired_token`](Self::invalidate_on_expired_token).
+    pub fn invalidates_on_expired_token(&self) -> bool {
+        self.invalidate_on_expired_token
     }
 
     /// Checks the service and region.

@@ -62,6 +62,7 @@ pub use client::{
 };
 pub use mfa::{DEFAULT_MFA_TIMEOUT, MfaTokenProvider};
 pub use whoami::CallerIdentity;
+pub(crate) use whoami::get_caller_identity;
 
 /// Everything the STS strategy needs: what to assume, how to reach STS,
 /// and where MFA codes come from.
