@@ -1,7 +1,8 @@
 //! A device that gets temporary AWS credentials from the AWS IoT Core
-//! credentials provider with its X.509 certificate, prints the access key id
-//! and expiry, and, given an STS endpoint, calls STS `GetCallerIdentity`
-//! with a hyper client wrapped in the session's signing layer.
+//! credentials provider with its X.509 certificate and prints the access key
+//! id and expiry. Given an STS endpoint, it then calls STS
+//! `GetCallerIdentity` with a hyper client wrapped in the session's signing
+//! layer.
 //!
 //! Settings come from flags or, when a flag is absent, from the environment:
 //!
@@ -74,6 +75,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(settings: &HashMap<&'static str, String>) -> Result<(), Error> {
+    // The signed call needs a region to sign for, so check it before the
+    // credentials are fetched.
+    let signed_call = match settings.get("--sts-endpoint") {
+        Some(sts_endpoint) => Some((sts_endpoint, required(settings, "--region")?)),
+        None => None,
+    };
+
     let mut builder = IotConfig::builder()
         .endpoint(required(settings, "--endpoint")?)
         .role_alias(required(settings, "--role-alias")?)
@@ -98,13 +106,12 @@ async fn run(settings: &HashMap<&'static str, String>) -> Result<(), Error> {
         credentials.expiry_rfc3339().as_deref().unwrap_or("never")
     );
 
-    let Some(sts_endpoint) = settings.get("--sts-endpoint") else {
+    let Some((sts_endpoint, region)) = signed_call else {
         println!(
             "no STS endpoint given (--sts-endpoint or AWS_ENDPOINT_URL_STS): skipping the signed GetCallerIdentity call"
         );
         return Ok(());
     };
-    let region = required(settings, "--region")?;
     signed_get_caller_identity(&session, sts_endpoint, region).await
 }
 
@@ -130,8 +137,8 @@ async fn signed_get_caller_identity(
             .with_source(error)
         })?;
 
-    // GET requests have an empty body: signing x-amz-content-sha256 keeps
-    // botocore-based verifiers such as moto happy, and AWS accepts it.
+    // moto, like other botocore-based verifiers, rejects an empty-body GET
+    // unless x-amz-content-sha256 is signed. AWS accepts the header too.
     let layer =
         session.layer_with(SigningSettings::new("sts", region).content_sha256_header(true))?;
     let connector = hyper_rustls::HttpsConnectorBuilder::new()

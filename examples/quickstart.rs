@@ -1,7 +1,7 @@
-//! The quickstart: a session that assumes a role through STS and keeps the
-//! temporary credentials fresh in the background, and a hyper client wrapped
-//! in the session's signing layer that calls STS `GetCallerIdentity` and S3
-//! (put and list on one bucket, created when missing) for `--seconds`.
+//! The quickstart: a session assumes a role through STS and keeps the
+//! temporary credentials fresh in the background. A hyper client wrapped in
+//! the session's signing layer calls STS `GetCallerIdentity` and S3 (put and
+//! list on one bucket, created when missing) for `--seconds`.
 //!
 //! Each refresh prints a line with the new access key id and expiry; each
 //! call prints its HTTP status and the access key id it was signed with. The
@@ -75,8 +75,8 @@ const USAGE: &str = "\
 usage: cargo run --example quickstart -- [FLAGS]
 
 Assumes a role through STS, keeps the credentials fresh in the background and
-makes signed STS and S3 calls with them. Every flag but the last six may come
-from the environment variable after it instead.
+makes signed STS and S3 calls with them. A flag with a variable beside it may
+come from that environment variable instead.
 
 required:
   --role-arn ARN               AWS_ROLE_ARN
@@ -138,7 +138,7 @@ async fn main() -> ExitCode {
     }
 }
 
-/// What a run did.
+/// Counts of the calls and refreshes in one run.
 struct Summary {
     calls: u32,
     failed_calls: u32,
@@ -192,7 +192,7 @@ async fn run(settings: Settings) -> Result<Summary, Error> {
 
     // 3. A hyper client, wrapped by the session's signing layer, once per
     //    service. moto rejects an empty-body STS call unless
-    //    x-amz-content-sha256 is signed; AWS accepts the header too.
+    //    x-amz-content-sha256 is signed, and AWS accepts the header too.
     let transport = note_signing_key(https_client());
     let mut sts = ServiceBuilder::new()
         .layer(session.layer_with(
@@ -350,7 +350,7 @@ impl Calls {
         }
     }
 
-    /// Sends `request` and prints its status; returns the body of a
+    /// Sends `request`, prints its status and returns the body of a
     /// successful call.
     async fn make<S>(
         &mut self,
@@ -482,7 +482,7 @@ fn signing_key_id<B>(request: &Request<B>) -> Option<&str> {
     credential.split('/').next()
 }
 
-/// A hyper client for `https` (rustls, ring, webpki roots) and plain `http`
+/// Builds a hyper client for `https` (rustls, ring, webpki roots) and plain `http`
 /// endpoints such as a local moto.
 fn https_client() -> Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>> {
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
@@ -498,7 +498,7 @@ fn new_request(method: Method, url: &str, body: Bytes) -> Request<Full<Bytes>> {
     let mut request = Request::new(Full::new(body));
     *request.method_mut() = method;
     // A URL that does not parse is left as `/`: the signing layer then
-    // rejects the request for having no host, and the call line says so.
+    // rejects the request for having no host, and the call line prints that error.
     if let Ok(uri) = url.parse() {
         *request.uri_mut() = uri;
     }

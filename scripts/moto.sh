@@ -31,7 +31,7 @@ MOTO_VERSION="5.2.5"
 MOTO_VENV="${MOTO_VENV:-$MOTO_ROOT/.build/moto-venv}"
 MOTO_MARKER="$MOTO_VENV/.installed-moto-$MOTO_VERSION"
 
-# How long moto may take to answer its first request, in tenths of a second.
+# How long moto may take to respond to its first request, in tenths of a second.
 MOTO_STARTUP_TENTHS=300
 
 export AWS_EC2_METADATA_DISABLED=true
@@ -52,6 +52,7 @@ moto_install() {
         flock 9
         locked=true
     fi
+
     # A venv made by another script with the same moto version is kept.
     if [ ! -f "$MOTO_MARKER" ] && [ -x "$MOTO_VENV/bin/python" ] &&
         "$MOTO_VENV/bin/python" -c "import sys, moto; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
@@ -68,6 +69,7 @@ moto_install() {
             "moto[server]==$MOTO_VERSION" >&2
         touch "$MOTO_MARKER"
     fi
+
     if [ "$locked" = true ]; then
         flock -u 9
         exec 9>&-
@@ -96,7 +98,7 @@ moto_free_port() {
 }
 
 # Starts moto_server ($1) on port $2 in the background, with its output in
-# $MOTO_LOG (stderr when unset), and waits until it answers. Sets MOTO_PID and
+# $MOTO_LOG (stderr when unset), and waits until it responds. Sets MOTO_PID and
 # MOTO_ENDPOINT. Returns 1, with moto stopped, when moto exits first.
 moto_spawn() {
     local moto_server="$1" port="$2"
@@ -121,7 +123,7 @@ moto_spawn() {
         sleep 0.1
     done
     moto_stop
-    echo "error: moto_server did not answer on $MOTO_ENDPOINT within $((MOTO_STARTUP_TENTHS / 10)) s" >&2
+    echo "error: moto_server did not respond on $MOTO_ENDPOINT within $((MOTO_STARTUP_TENTHS / 10)) s" >&2
     exit 1
 }
 
@@ -161,8 +163,8 @@ moto_start() {
     if [ -n "$port" ]; then
         moto_spawn "$moto_server" "$port" || exit 1
     else
-        # Another process can take a free port before moto binds it; try a
-        # few ports.
+        # Another process can take a free port before moto binds it, so try
+        # a few ports.
         local attempt
         for attempt in 1 2 3; do
             if moto_spawn "$moto_server" "$(moto_free_port)"; then

@@ -1,7 +1,7 @@
 //! End to end: the local IoT provider vends credentials from a real
-//! AssumeRole against moto, and moto, with request authentication on,
-//! accepts calls signed with what the device received: by the SDK, and by
-//! the crate's signing layer in a `RefreshableSession` built with
+//! AssumeRole against moto. With request authentication on, moto accepts
+//! calls signed with what the device received, both by the SDK and by the
+//! crate's signing layer in a `RefreshableSession` built with
 //! `Strategy::Iot`.
 #![cfg(all(feature = "iot", feature = "sts"))]
 
@@ -27,7 +27,7 @@ use iot_server::{Authority, Behavior, IotServer, ROLE_ALIAS, ServerOptions, Vend
 use support::moto::{ACCOUNT_ID, Moto};
 use tower::{ServiceBuilder, ServiceExt};
 
-/// The role moto's bootstrap creates; its user may assume it.
+/// The role moto's bootstrap creates for its user to assume.
 const ROLE_NAME: &str = "app-role";
 const SESSION_NAME: &str = "iot-device";
 
