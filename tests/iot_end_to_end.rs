@@ -1,25 +1,34 @@
 //! End to end: the local IoT provider vends credentials from a real
-//! AssumeRole against moto, and moto, with request authentication on,
-//! accepts a GetCallerIdentity call signed with what the device received.
+//! AssumeRole against moto. With request authentication on, moto accepts
+//! calls signed with what the device received, both by the SDK and by the
+//! crate's signing layer in a `RefreshableSession` built with
+//! `Strategy::Iot`.
 #![cfg(all(feature = "iot", feature = "sts"))]
 
-#[path = "support/iot_moto.rs"]
-mod iot_moto;
 #[path = "support/iot_server.rs"]
 mod iot_server;
+mod support;
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_refresh_session::credentials::format_rfc3339;
+use aws_refresh_session::signing::SigningSettings;
 use aws_refresh_session::strategy::iot::{IotConfig, IotSource};
-use aws_refresh_session::{CredentialStore, Credentials};
+use aws_refresh_session::strategy::sts::StsClientConfig;
+use aws_refresh_session::{CredentialStore, Credentials, RefreshableSession, Strategy};
 use aws_sdk_sts::config::{BehaviorVersion, Region, SharedCredentialsProvider};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-use iot_moto::{Moto, xml_text};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use iot_server::{Authority, Behavior, IotServer, ROLE_ALIAS, ServerOptions, Vended, Vendor};
+use support::moto::{ACCOUNT_ID, Moto};
+use tower::{ServiceBuilder, ServiceExt};
 
-const ROLE_NAME: &str = "iot-device-role";
+/// The role moto's bootstrap creates for its user to assume.
+const ROLE_NAME: &str = "app-role";
 const SESSION_NAME: &str = "iot-device";
 
 fn sts_client(url: &str, credentials: &Credentials) -> aws_sdk_sts::Client {
@@ -34,67 +43,6 @@ fn sts_client(url: &str, credentials: &Credentials) -> aws_sdk_sts::Client {
         .http_client(http_client)
         .build();
     aws_sdk_sts::Client::from_conf(config)
-}
-
-fn form_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
-/// Creates an IAM user with an access key and a role that trusts it, while
-/// authentication is still off. Returns the user's keys and the role ARN.
-fn bootstrap_iam(moto: &Moto) -> (Credentials, String) {
-    let iam = |body: String| {
-        let (status, response) =
-            moto.post_unsigned("iam", "/", "application/x-www-form-urlencoded", &body);
-        assert_eq!(status, 200, "IAM call {body} failed: {response}");
-        response
-    };
-
-    let user = iam("Action=CreateUser&UserName=iot-broker&Version=2010-05-08".to_owned());
-    let user_arn = xml_text(&user, "Arn");
-    let key = iam("Action=CreateAccessKey&UserName=iot-broker&Version=2010-05-08".to_owned());
-    let broker = Credentials::new(
-        xml_text(&key, "AccessKeyId"),
-        xml_text(&key, "SecretAccessKey"),
-        None,
-        None,
-    );
-
-    // moto rejects account-id principals, so the trust policy names the
-    // user's exact ARN.
-    let trust = format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{user_arn}"}},"Action":"sts:AssumeRole"}}]}}"#
-    );
-    let role = iam(format!(
-        "Action=CreateRole&RoleName={ROLE_NAME}&AssumeRolePolicyDocument={}&Version=2010-05-08",
-        form_encode(&trust)
-    ));
-
-    // With authentication on, moto also evaluates IAM policies: the user
-    // needs sts:AssumeRole and the role needs sts:GetCallerIdentity.
-    let allow = |action: &str| {
-        form_encode(&format!(
-            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"*"}}]}}"#
-        ))
-    };
-    iam(format!(
-        "Action=PutUserPolicy&UserName=iot-broker&PolicyName=assume&PolicyDocument={}&Version=2010-05-08",
-        allow("sts:AssumeRole")
-    ));
-    iam(format!(
-        "Action=PutRolePolicy&RoleName={ROLE_NAME}&PolicyName=identity&PolicyDocument={}&Version=2010-05-08",
-        allow("sts:GetCallerIdentity")
-    ));
-
-    (broker, xml_text(&role, "Arn"))
 }
 
 /// Vends credentials the way the real provider does: AssumeRole on the
@@ -127,18 +75,15 @@ fn assume_role_vendor(moto_url: String, broker: Credentials, role_arn: String) -
     }))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn vended_credentials_pass_moto_auth() {
-    let moto = Moto::start();
-    let (broker, role_arn) = bootstrap_iam(&moto);
-    moto.enable_auth();
-
+/// Starts a local IoT provider that vends credentials from AssumeRole on
+/// moto's role, and returns it with a device config that trusts it.
+async fn provider_for(moto: &Moto) -> (IotServer, IotConfig) {
     let authority = Authority::new("Test IoT CA");
     let server = IotServer::start(ServerOptions::new(&authority)).await;
     server.set_behavior(Behavior::Delegate(assume_role_vendor(
-        moto.url(),
-        broker,
-        role_arn,
+        moto.endpoint.clone(),
+        moto.user_credentials(),
+        moto.role_arn.clone(),
     )));
     let device = authority.client("device-thing");
     let config = IotConfig::builder()
@@ -150,23 +95,53 @@ async fn vended_credentials_pass_moto_auth() {
         .thing_name("device-thing")
         .build()
         .unwrap();
+    (server, config)
+}
+
+/// Builds an IoT session whose `whoami` calls moto's STS.
+async fn iot_session(moto: &Moto, config: IotConfig) -> RefreshableSession {
+    let identity_client = StsClientConfig::builder()
+        .region("us-east-1")
+        .endpoint_url(&moto.endpoint)
+        .build()
+        .unwrap();
+    RefreshableSession::builder()
+        .strategy(Strategy::Iot(config))
+        .identity_client(identity_client)
+        .build()
+        .await
+        .unwrap()
+}
+
+fn get_caller_identity(endpoint: &str) -> http::Request<Full<Bytes>> {
+    http::Request::get(format!(
+        "{endpoint}/?Action=GetCallerIdentity&Version=2011-06-15"
+    ))
+    .body(Full::new(Bytes::new()))
+    .unwrap()
+}
+
+fn assumed_role_arn() -> String {
+    format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/{ROLE_NAME}/{SESSION_NAME}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vended_credentials_pass_moto_auth() {
+    let moto = Moto::start().await;
+    let (_server, config) = provider_for(&moto).await;
     let store = CredentialStore::builder(IotSource::new(config).unwrap())
         .build()
         .await
         .unwrap();
     let credentials = store.credentials().await.unwrap();
 
-    let identity = sts_client(&moto.url(), &credentials)
+    let identity = sts_client(&moto.endpoint, &credentials)
         .get_caller_identity()
         .send()
         .await
         .unwrap();
 
-    let arn = identity.arn().unwrap_or_default();
-    assert!(
-        arn.contains(&format!("assumed-role/{ROLE_NAME}/{SESSION_NAME}")),
-        "{arn}"
-    );
+    assert_eq!(identity.arn(), Some(assumed_role_arn().as_str()));
     assert!(
         credentials.access_key_id().starts_with("ASIA"),
         "{}",
@@ -174,28 +149,64 @@ async fn vended_credentials_pass_moto_auth() {
     );
 }
 
+/// The device's credentials reach moto through the session's signing
+/// layer, not the SDK: moto checks the layer's signature and session token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iot_session_layer_call_passes_moto_auth() {
+    let moto = Moto::start().await;
+    let (server, config) = provider_for(&moto).await;
+    let session = iot_session(&moto, config).await;
+    // moto rejects an empty-body request unless x-amz-content-sha256 is
+    // signed.
+    let layer = session
+        .layer_with(SigningSettings::new("sts", "us-east-1").content_sha256_header(true))
+        .unwrap();
+    let service = ServiceBuilder::new()
+        .layer(layer)
+        .service(Client::builder(TokioExecutor::new()).build_http());
+
+    let response = service
+        .oneshot(get_caller_identity(&moto.endpoint))
+        .await
+        .unwrap();
+
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(&format!("<Arn>{}</Arn>", assumed_role_arn())),
+        "{body}"
+    );
+    let signed_with = session.credentials().await.unwrap();
+    let assumed = moto.assumed_roles().await;
+    assert_eq!(assumed.len(), 1, "{assumed:?}");
+    assert_eq!(assumed[0].access_key_id, signed_with.access_key_id());
+    assert_eq!(assumed[0].session_name, SESSION_NAME);
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iot_session_whoami_names_assumed_role() {
+    let moto = Moto::start().await;
+    let (_server, config) = provider_for(&moto).await;
+    let session = iot_session(&moto, config).await;
+
+    let identity = session.whoami().await.unwrap();
+
+    assert_eq!(identity.arn, assumed_role_arn());
+    assert_eq!(identity.account, ACCOUNT_ID);
+    assert!(
+        identity.user_id.ends_with(&format!(":{SESSION_NAME}")),
+        "{}",
+        identity.user_id
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moto_rejects_tampered_vended_secret() {
-    let moto = Moto::start();
-    let (broker, role_arn) = bootstrap_iam(&moto);
-    moto.enable_auth();
-
-    let authority = Authority::new("Test IoT CA");
-    let server = IotServer::start(ServerOptions::new(&authority)).await;
-    server.set_behavior(Behavior::Delegate(assume_role_vendor(
-        moto.url(),
-        broker,
-        role_arn,
-    )));
-    let device = authority.client("device-thing");
-    let config = IotConfig::builder()
-        .endpoint(server.url())
-        .role_alias(ROLE_ALIAS)
-        .certificate_pem(device.cert_pem)
-        .private_key_pem(device.key_pem)
-        .ca_pem(authority.ca_pem.clone())
-        .build()
-        .unwrap();
+    let moto = Moto::start().await;
+    let (_server, config) = provider_for(&moto).await;
     let credentials =
         aws_refresh_session::CredentialSource::fetch(&IotSource::new(config).unwrap())
             .await
@@ -207,7 +218,7 @@ async fn moto_rejects_tampered_vended_secret() {
         credentials.expiry(),
     );
 
-    let error = sts_client(&moto.url(), &tampered)
+    let error = sts_client(&moto.endpoint, &tampered)
         .get_caller_identity()
         .send()
         .await
