@@ -71,6 +71,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
+/// A response body as the signing layer returns it: hyper's body, watched
+/// for `ExpiredToken` errors.
+type SignedBody = aws_refresh_session::signing::ResponseBody<Incoming>;
+
 const USAGE: &str = "\
 usage: cargo run --example quickstart -- [FLAGS]
 
@@ -295,7 +299,7 @@ async fn print_refreshes(
 /// Creates the bucket unless `HEAD` finds it.
 async fn ensure_bucket<S>(s3: &mut S, calls: &mut Calls, bucket_url: &str, region: &str)
 where
-    S: Service<Request<Full<Bytes>>, Response = Response<Incoming>, Error = SendError>,
+    S: Service<Request<Full<Bytes>>, Response = Response<SignedBody>, Error = SendError>,
 {
     let head = new_request(Method::HEAD, bucket_url, Bytes::new());
     let Some(status) = calls.send(s3, head).await else {
@@ -359,7 +363,7 @@ impl Calls {
         request: Request<Full<Bytes>>,
     ) -> Option<String>
     where
-        S: Service<Request<Full<Bytes>>, Response = Response<Incoming>, Error = SendError>,
+        S: Service<Request<Full<Bytes>>, Response = Response<SignedBody>, Error = SendError>,
     {
         let response = self.send_for_response(service, request).await?;
         let status = response.status();
@@ -393,7 +397,7 @@ impl Calls {
         request: Request<Full<Bytes>>,
     ) -> Option<StatusCode>
     where
-        S: Service<Request<Full<Bytes>>, Response = Response<Incoming>, Error = SendError>,
+        S: Service<Request<Full<Bytes>>, Response = Response<SignedBody>, Error = SendError>,
     {
         self.send_for_response(service, request)
             .await
@@ -404,9 +408,9 @@ impl Calls {
         &mut self,
         service: &mut S,
         request: Request<Full<Bytes>>,
-    ) -> Option<Response<Incoming>>
+    ) -> Option<Response<SignedBody>>
     where
-        S: Service<Request<Full<Bytes>>, Response = Response<Incoming>, Error = SendError>,
+        S: Service<Request<Full<Bytes>>, Response = Response<SignedBody>, Error = SendError>,
     {
         self.made += 1;
         let label = format!("{} {}", request.method(), request.uri().path());
