@@ -644,8 +644,35 @@ impl fmt::Debug for CacheKey {
     }
 }
 
+/// Returns whether the port written in `uri`'s authority, if any, is one
+/// a client can connect to (1 to 65535).
+///
+/// `http::Uri::port_u16` returns `None` for a port that does not fit in a
+/// `u16`, such as 65536, and callers would then use the scheme's default
+/// port without a word.
+pub(crate) fn has_valid_port(uri: &http::Uri) -> bool {
+    let Some(authority) = uri.authority() else {
+        return true;
+    };
+    // The text after the last `:` is a port unless it ends an IPv6
+    // literal such as `[::1]`.
+    match authority.as_str().rsplit_once(':') {
+        Some((_, port)) if !port.contains(']') && !port.is_empty() => {
+            port.parse::<u16>().is_ok_and(|port| port != 0)
+        }
+        _ => true,
+    }
+}
+
 /// Prints an endpoint URL with any user information replaced by `***`.
-struct RedactedEndpoint<'a>(&'a str);
+pub(crate) struct RedactedEndpoint<'a>(pub(crate) &'a str);
+
+impl RedactedEndpoint<'_> {
+    /// Returns whether the URL carries user information (`user:password@`).
+    pub(crate) fn has_userinfo(&self) -> bool {
+        self.to_string() != self.0
+    }
+}
 
 impl fmt::Display for RedactedEndpoint<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

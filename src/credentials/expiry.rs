@@ -57,7 +57,16 @@ pub fn parse_json_expiry(field: &str, value: &serde_json::Value) -> Result<Syste
     match value {
         serde_json::Value::String(text) => parse_rfc3339(field, text),
         serde_json::Value::Number(number) => match number.as_u64() {
-            Some(seconds) => Ok(UNIX_EPOCH + Duration::from_secs(seconds)),
+            Some(seconds) => UNIX_EPOCH
+                .checked_add(Duration::from_secs(seconds))
+                .ok_or_else(|| {
+                    Error::credential(
+                        field,
+                        format!(
+                            "`{field}` value {number} is beyond the range of the system clock; send epoch seconds of a real expiry"
+                        ),
+                    )
+                }),
             None => Err(Error::credential(
                 field,
                 format!(
@@ -78,9 +87,18 @@ pub fn parse_json_expiry(field: &str, value: &serde_json::Value) -> Result<Syste
 /// Formats `time` as RFC 3339 in UTC, with fractional seconds only when
 /// they are not zero.
 pub fn format_rfc3339(time: SystemTime) -> String {
-    let utc = OffsetDateTime::from(time);
-    utc.format(&Rfc3339)
-        .unwrap_or_else(|_| format!("{:?}", time.duration_since(UNIX_EPOCH)))
+    // `OffsetDateTime::from(SystemTime)` panics past the year 9999, which a
+    // source's expiry may be, so the conversion is checked.
+    let utc = match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => time::Duration::try_from(after)
+            .ok()
+            .and_then(|after| OffsetDateTime::UNIX_EPOCH.checked_add(after)),
+        Err(before) => time::Duration::try_from(before.duration())
+            .ok()
+            .and_then(|before| OffsetDateTime::UNIX_EPOCH.checked_sub(before)),
+    };
+    utc.and_then(|utc| utc.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{:?}", time.duration_since(UNIX_EPOCH)))
 }
 
 fn looks_zoneless(value: &str) -> bool {

@@ -199,26 +199,34 @@ impl CredentialsBuilder {
     ///
     /// # Errors
     ///
-    /// A credential error naming every missing or empty field among
-    /// `access_key_id` and `secret_access_key`, or an empty `session_token`.
+    /// A credential error naming every missing, empty or blank field among
+    /// `access_key_id` and `secret_access_key`, or an empty or blank
+    /// `session_token`.
     pub fn build(self) -> Result<Credentials, Error> {
         let mut missing = Vec::new();
-        let access_key_id = self.access_key_id.filter(|value| !value.is_empty());
-        let secret_access_key = self.secret_access_key.filter(|value| !value.is_empty());
+        // A blank value would only fail later, as a 403 from AWS.
+        let access_key_id = self.access_key_id.filter(|value| !value.trim().is_empty());
+        let secret_access_key = self
+            .secret_access_key
+            .filter(|value| !value.trim().is_empty());
         if access_key_id.is_none() {
             missing.push("access_key_id");
         }
         if secret_access_key.is_none() {
             missing.push("secret_access_key");
         }
-        if self.session_token.as_deref() == Some("") {
+        if self
+            .session_token
+            .as_deref()
+            .is_some_and(|token| token.trim().is_empty())
+        {
             missing.push("session_token");
         }
         if !missing.is_empty() {
             return Err(Error::credential(
                 missing.join(", "),
                 format!(
-                    "the credentials are missing {}; the source must return a non-empty value for each",
+                    "the credentials are missing {}; the source must return a non-blank value for each",
                     missing.join(", ")
                 ),
             ));

@@ -233,14 +233,22 @@ impl RefreshPolicy {
         let lifetime = expiry.duration_since(fetched_at).unwrap_or_default();
         let advisory = match self.advisory {
             AdvisoryWindow::Fixed(window) => window,
-            AdvisoryWindow::ByLifetime => advisory_by_lifetime(lifetime).min(lifetime * 3 / 4),
+            // `lifetime - lifetime / 4` is three quarters without the
+            // overflow of `lifetime * 3` for an expiry centuries away.
+            AdvisoryWindow::ByLifetime => {
+                advisory_by_lifetime(lifetime).min(lifetime - lifetime / 4)
+            }
         };
         // A mandatory window as long as the lifetime would make every request
         // wait, so it is at most the advisory window and a quarter of
         // the lifetime.
         let mandatory = self.mandatory.min(advisory).min(lifetime / 4);
 
-        let earliest = fetched_at + self.min_refresh_interval;
+        // A minimum interval past the end of `SystemTime` (such as
+        // `Duration::MAX`) means no refresh before the expiry.
+        let earliest = fetched_at
+            .checked_add(self.min_refresh_interval)
+            .unwrap_or(expiry.max(fetched_at));
         let mandatory_at = expiry.checked_sub(mandatory).unwrap_or(fetched_at);
         // An advisory window as long as the lifetime would start a refresh on
         // every request, so the request path also waits the minimum refresh

@@ -615,14 +615,17 @@ impl Shared {
         let pause = self
             .policy
             .backoff_after(failures, error.is_retryable(), now, valid_until);
-        let next_attempt = now + pause;
-        self.next_attempt_ms.store(
-            next_attempt
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis() as u64,
-            Ordering::Release,
-        );
+        // A backoff such as `Duration::MAX` saturates instead of
+        // overflowing `SystemTime` or wrapping the millisecond count.
+        let next_attempt_ms = match now.checked_add(pause) {
+            Some(next_attempt) => {
+                let since_epoch = next_attempt.duration_since(UNIX_EPOCH).unwrap_or_default();
+                u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+            }
+            None => u64::MAX,
+        };
+        self.next_attempt_ms
+            .store(next_attempt_ms, Ordering::Release);
 
         let chain = error_chain(&error);
         let still_valid = valid_until.is_some() || is_static(current.as_deref());

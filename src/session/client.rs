@@ -12,7 +12,7 @@ use hyper_util::rt::TokioExecutor;
 use tower::Service;
 
 use super::{RefreshableSession, default_settings};
-use crate::cache::CacheKey;
+use crate::cache::{CacheKey, RedactedEndpoint};
 use crate::error::Error;
 use crate::signing::{ResponseBody, SigningService, SigningServiceError, SigningSettings};
 
@@ -136,8 +136,12 @@ impl RefreshableSession {
     ///
     /// A validation error for an invalid service or region.
     pub fn client(&self, service: &str, region: &str) -> Result<SessionClient, Error> {
+        // Checked first so the error names `service` or `region`, not the
+        // endpoint URL built from them.
+        let settings = default_settings(service, region);
+        settings.validate()?;
         let endpoint = format!("https://{service}.{region}.amazonaws.com");
-        self.client_with(default_settings(service, region), &endpoint)
+        self.client_with(settings, &endpoint)
     }
 
     /// Returns a signing hyper client with explicit settings, sending
@@ -174,15 +178,24 @@ impl RefreshableSession {
 }
 
 fn parse_endpoint(endpoint: &str) -> Result<Uri, Error> {
+    // A password in `user:password@` must not reach the error's value or
+    // message, which callers log.
+    let redacted = RedactedEndpoint(endpoint);
+    let shown = redacted.to_string();
     let invalid = |reason: &str| {
         Error::validation(
             "endpoint",
-            Some(endpoint.to_owned()),
+            Some(shown.clone()),
             format!(
-                "endpoint {endpoint:?} {reason}; pass an absolute URL such as https://s3.us-east-1.amazonaws.com"
+                "endpoint {shown:?} {reason}; pass an absolute URL such as https://s3.us-east-1.amazonaws.com"
             ),
         )
     };
+    if redacted.has_userinfo() {
+        return Err(invalid(
+            "contains user information, which SigV4 requests do not use; remove the `user:password@` part",
+        ));
+    }
     let uri: Uri = endpoint
         .parse()
         .map_err(|_| invalid("is not a valid URL"))?;
@@ -195,6 +208,9 @@ fn parse_endpoint(endpoint: &str) -> Result<Uri, Error> {
     }
     if uri.query().is_some() {
         return Err(invalid("has a query string"));
+    }
+    if !crate::cache::has_valid_port(&uri) {
+        return Err(invalid("has a port outside 1 to 65535"));
     }
     Ok(uri)
 }

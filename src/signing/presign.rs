@@ -342,10 +342,19 @@ fn check_outlives(
     time: SystemTime,
     expires_in: Duration,
 ) -> Result<(), Error> {
+    // The URL's end must be a representable time, or `expires_at` would
+    // overflow.
+    let Some(url_end) = time.checked_add(expires_in) else {
+        return Err(Error::validation(
+            "time",
+            Some(format!("{time:?}")),
+            "the signing time plus expires_in is beyond the range of the system clock; sign at the current time",
+        ));
+    };
     let Some(expiry) = credentials.expiry() else {
         return Ok(());
     };
-    if expiry >= time + expires_in {
+    if expiry >= url_end {
         return Ok(());
     }
     let remaining = expiry.duration_since(time).unwrap_or_default().as_secs();

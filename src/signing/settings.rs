@@ -251,15 +251,32 @@ impl SigningSettings {
         self.invalidate_on_expired_token
     }
 
-    /// Checks the service and region.
+    /// Checks the service, the region and the excluded header names.
     ///
     /// # Errors
     ///
     /// A validation error naming `service` or `region` when it is empty or
-    /// contains a character outside ASCII letters, digits, `-`, `_` and `.`.
+    /// contains a character outside ASCII letters, digits, `-`, `_` and `.`,
+    /// or naming `excluded_headers` for a name that is not a valid HTTP
+    /// header name.
     pub fn validate(&self) -> Result<(), Error> {
         validate_scope_part("service", &self.service, "sts")?;
-        validate_scope_part("region", &self.region, "us-east-1")
+        validate_scope_part("region", &self.region, "us-east-1")?;
+
+        // A name that no header can have would never match, so the header
+        // the caller meant to leave out would still be signed.
+        for name in &self.excluded_headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(Error::validation(
+                    "excluded_headers",
+                    Some(name.to_string()),
+                    format!(
+                        "the excluded header name {name:?} is not a valid HTTP header name; pass a name such as \"x-amzn-trace-id\""
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Builds `aws-sigv4`'s settings for signing in headers or in the query.

@@ -180,8 +180,8 @@ where
     Ok(())
 }
 
-/// Describes a URI for errors and logs without its query, which may carry
-/// a presigned URL's session token.
+/// Describes a URI for errors and logs without its user information and
+/// query, which may carry a password or a presigned URL's session token.
 pub(crate) fn describe_uri(uri: &http::Uri) -> String {
     let mut shown = String::new();
     if let Some(scheme) = uri.scheme_str() {
@@ -189,7 +189,11 @@ pub(crate) fn describe_uri(uri: &http::Uri) -> String {
         shown.push_str("://");
     }
     if let Some(authority) = uri.authority() {
-        shown.push_str(authority.as_str());
+        shown.push_str(authority.host());
+        if let Some(port) = authority.port() {
+            shown.push(':');
+            shown.push_str(port.as_str());
+        }
     }
     shown.push_str(uri.path());
     if uri.query().is_some() {

@@ -123,7 +123,7 @@ fn credentials_from_json(
                 }
                 Ok(None)
             }
-            Some(serde_json::Value::String(text)) if text.is_empty() => {
+            Some(serde_json::Value::String(text)) if text.trim().is_empty() => {
                 missing.push(key);
                 Ok(None)
             }

@@ -62,25 +62,35 @@ impl Endpoint {
             }
             HostForm::Other => Err(Error::validation(
                 "endpoint",
-                Some(input.to_owned()),
+                Some(crate::cache::RedactedEndpoint(input).to_string()),
                 format!(
-                    "`endpoint` {input:?} is not an AWS IoT credentials endpoint; pass \
+                    "`endpoint` {:?} is not an AWS IoT credentials endpoint; pass \
                      `<id>.credentials.iot.<region>.amazonaws.com` (from `aws iot describe-endpoint \
                      --endpoint-type iot:CredentialProvider`), or a full URL such as \
-                     `https://127.0.0.1:8443` for a private or local provider"
+                     `https://127.0.0.1:8443` for a private or local provider",
+                    crate::cache::RedactedEndpoint(input).to_string()
                 ),
             )),
         }
     }
 
     fn parse_url(input: &str) -> Result<Endpoint, Error> {
+        // A password in `user:password@` must not reach the error's value
+        // or message, which callers log.
+        let redacted = crate::cache::RedactedEndpoint(input);
+        let shown = redacted.to_string();
         let invalid = |why: &str| {
             Error::validation(
                 "endpoint",
-                Some(input.to_owned()),
-                format!("`endpoint` URL {input:?} is invalid: {why}"),
+                Some(shown.clone()),
+                format!("`endpoint` URL {shown:?} is invalid: {why}"),
             )
         };
+        if redacted.has_userinfo() {
+            return Err(invalid(
+                "it contains user information, which the provider does not use (it authenticates the device by mutual TLS); remove the `user:password@` part",
+            ));
+        }
 
         let uri: http::Uri = input
             .parse()
@@ -101,9 +111,13 @@ impl Endpoint {
 
         // `http::Uri` keeps the brackets of an IPv6 literal.
         let host = host.trim_start_matches('[').trim_end_matches(']');
+        if !crate::cache::has_valid_port(&uri) {
+            return Err(invalid("the port must be from 1 to 65535"));
+        }
+        let port = uri.port_u16().unwrap_or(HTTPS_PORT);
         let endpoint = Endpoint {
             host: host.to_ascii_lowercase(),
-            port: uri.port_u16().unwrap_or(HTTPS_PORT),
+            port,
         };
         endpoint
             .server_name()

@@ -596,8 +596,19 @@ fn check_chars(
     Err(Error::validation(
         parameter,
         Some(value.to_owned()),
-        format!("`{parameter}` {value:?} is invalid: {why}"),
+        format!("`{parameter}` {:?} is invalid: {why}", shorten(value)),
     ))
+}
+
+/// Cuts a value longer than 128 characters to its first 64, so an error
+/// message about a megabyte-long value stays readable. `Error::value`
+/// keeps the whole value.
+fn shorten(value: &str) -> String {
+    if value.chars().count() <= 128 {
+        return value.to_owned();
+    }
+    let head: String = value.chars().take(64).collect();
+    format!("{head}…")
 }
 
 /// Splits `arn:<partition>:iam::<account>:<resource>` and returns the

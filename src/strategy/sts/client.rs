@@ -301,15 +301,24 @@ impl StsClientConfigBuilder {
 }
 
 fn check_endpoint_url(url: &str) -> Result<(), Error> {
+    // A password in `user:password@` must not reach the error's value or
+    // message, which callers log.
+    let redacted = crate::cache::RedactedEndpoint(url);
+    let shown = redacted.to_string();
     let invalid = |why: &str| {
         Error::validation(
             "endpoint_url",
-            Some(url.to_owned()),
+            Some(shown.clone()),
             format!(
-                "`endpoint_url` {url:?} is invalid ({why}); pass a URL such as https://sts.us-east-1.amazonaws.com"
+                "`endpoint_url` {shown:?} is invalid ({why}); pass a URL such as https://sts.us-east-1.amazonaws.com"
             ),
         )
     };
+    if redacted.has_userinfo() {
+        return Err(invalid(
+            "it contains user information, which STS does not use; remove the `user:password@` part",
+        ));
+    }
     let uri: http::Uri = url
         .parse()
         .map_err(|_| invalid("it does not parse as a URL"))?;
@@ -322,6 +331,9 @@ fn check_endpoint_url(url: &str) -> Result<(), Error> {
     }
     if uri.query().is_some() {
         return Err(invalid("it must not have a query"));
+    }
+    if !crate::cache::has_valid_port(&uri) {
+        return Err(invalid("the port must be from 1 to 65535"));
     }
     Ok(())
 }

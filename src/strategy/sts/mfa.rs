@@ -202,7 +202,8 @@ async fn run_command(argv: &[String], timeout: Duration) -> Result<String, Error
         })?;
 
     if !output.status.success() {
-        let stderr = truncate_lossy(&output.stderr, MAX_STDERR_IN_ERROR);
+        // The command may echo the code it rejected, a one-time secret.
+        let stderr = redact_token_codes(&truncate_lossy(&output.stderr, MAX_STDERR_IN_ERROR));
         return Err(Error::credential(
             "mfa_command",
             format!(
@@ -252,6 +253,33 @@ pub(crate) fn extract_token_code(output: &str) -> Option<&str> {
     found
 }
 
+/// Replaces every standalone run of six ASCII digits (as
+/// [`extract_token_code`] finds them) with `******`.
+fn redact_token_codes(text: &str) -> String {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut redacted = String::with_capacity(text.len());
+    let mut start = None;
+
+    for (index, c) in text.char_indices().chain([(text.len(), ' ')]) {
+        if is_word(c) {
+            start.get_or_insert(index);
+            continue;
+        }
+        if let Some(word_start) = start.take() {
+            let word = &text[word_start..index];
+            if word.len() == 6 && word.bytes().all(|byte| byte.is_ascii_digit()) {
+                redacted.push_str("******");
+            } else {
+                redacted.push_str(word);
+            }
+        }
+        if index < text.len() {
+            redacted.push(c);
+        }
+    }
+    redacted
+}
+
 fn truncate_lossy(bytes: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned();
     if bytes.len() > max {
@@ -287,6 +315,16 @@ mod tests {
     fn non_ascii_digits_do_not_count() {
         // Arabic-Indic digits are alphanumeric but not ASCII digits.
         assert_eq!(extract_token_code("١٢٣٤٥٦"), None);
+    }
+
+    #[test]
+    fn stderr_codes_are_redacted() {
+        assert_eq!(
+            redact_token_codes("code 314159 rejected, 1234567 x123456 (271828)."),
+            "code ****** rejected, 1234567 x123456 (******)."
+        );
+        assert_eq!(redact_token_codes(""), "");
+        assert_eq!(redact_token_codes("ünï 123456"), "ünï ******");
     }
 
     #[test]
