@@ -42,7 +42,7 @@
 //! let request = http::Request::get("https://sts.us-east-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15")
 //!     .body(Full::new(Bytes::new()))?;
 //! let response = client.oneshot(request).await?;
-//! assert!(response.body().starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"));
+//! assert!(response.body().get_ref().starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"));
 //! # Ok(()) }
 //! ```
 //!
