@@ -2,7 +2,7 @@
 //!
 //! - [`sdk`]: an AWS SDK credentials provider and `SdkConfig` builder, so
 //!   official `aws-sdk-*` clients sign with the store's current credentials.
-//! - [`reqwest`] (feature `reqwest`): a `reqwest-middleware` middleware that
+//! - `reqwest` (feature `reqwest`): a `reqwest-middleware` middleware that
 //!   signs each request.
 
 #[cfg(feature = "reqwest")]
