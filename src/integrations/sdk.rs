@@ -210,13 +210,9 @@ impl ResolveCachedIdentity for NoIdentityCache {
 /// A validation error naming `region` when it is empty or contains
 /// whitespace.
 pub fn sdk_config(store: &CredentialStore, region: &str) -> Result<SdkConfigBuilder, Error> {
-    if region.is_empty() || region.chars().any(char::is_whitespace) {
-        return Err(Error::validation(
-            "region",
-            Some(region.to_owned()),
-            format!("region `{region}` is invalid; pass a region name such as us-east-1"),
-        ));
-    }
+    // The same rule the signing settings apply, so a region the SDK would
+    // put into a credential scope is valid there too.
+    crate::signing::validate_scope_part("region", region, "us-east-1")?;
 
     Ok(aws_types::SdkConfig::builder()
         .credentials_provider(store.sdk_provider().into_shared())

@@ -133,6 +133,7 @@ pub use presign::{
     presign_with_store,
 };
 pub use service::SigningService;
+pub(crate) use settings::validate_scope_part;
 pub use settings::{DEFAULT_EXCLUDED_HEADERS, DEFAULT_PAYLOAD_MODE, PayloadMode, SigningSettings};
 pub use sign::sign_request;
 pub use skew::CLOCK_SKEW_THRESHOLD;

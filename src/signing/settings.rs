@@ -311,7 +311,12 @@ impl SigningSettings {
     }
 }
 
-fn validate_scope_part(parameter: &str, value: &str, example: &str) -> Result<(), Error> {
+/// Checks one part of a credential scope (a service or region name).
+pub(crate) fn validate_scope_part(
+    parameter: &str,
+    value: &str,
+    example: &str,
+) -> Result<(), Error> {
     let valid = !value.is_empty()
         && value
             .bytes()
