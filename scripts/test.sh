@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need
 # (SoftHSM2 from Debian, moto from PyPI into .build/), then format, lints,
-# every feature combination, all tests (moto and SoftHSM2 included), doctests,
+# API docs without warnings, every feature combination, all tests (moto and SoftHSM2 included), doctests,
 # and a build of the benchmarks. Every step shares one target folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,9 @@ cargo fmt --all --check
 
 step "clippy"
 cargo clippy --all-targets --all-features --locked -- -D warnings
+
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps --locked
 
 step "feature combinations"
 # Each feature alone, none, and the defaults: what `cargo hack --each-feature`
