@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need
 # (SoftHSM2 from Debian, moto from PyPI into .build/), then format, lints,
-# API docs without warnings, every feature combination, all tests (moto and SoftHSM2 included), doctests,
-# and a build of the benchmarks. Every step shares one target folder.
+# API docs without warnings, every feature combination, all tests (moto and
+# SoftHSM2 included), doctests, and a build of the benchmarks. Every step
+# shares one target folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
