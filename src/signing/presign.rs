@@ -3,13 +3,15 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use aws_sigv4::http_request::{SignableRequest, SignatureLocation, sign};
-use aws_sigv4::sign::v4::SigningParams;
+use aws_sigv4::http_request::SignatureLocation;
 use aws_smithy_runtime_api::client::identity::Identity;
 use http_body::Body;
 
 use super::settings::SigningSettings;
-use super::sign::{check_host, check_not_expired, describe_uri, payload_for, signable_headers};
+use super::sign::{
+    RequestParts, SigningKind, check_host, check_not_expired, describe_uri, payload_for,
+    run_aws_sigv4, signable_headers,
+};
 use crate::credentials::{Credentials, format_rfc3339};
 use crate::error::Error;
 use crate::refresh::CredentialStore;
@@ -226,40 +228,21 @@ where
     sigv4_settings.expires_in = Some(expires_in);
     let uri = request.uri().to_string();
     let shown = describe_uri(request.uri());
-    let signable = SignableRequest::new(
-        request.method().as_str(),
-        uri.as_str(),
-        headers.into_iter(),
-        payload.signable(),
-    )
-    .map_err(|error| {
-        Error::signing(format!(
-            "the request URI {shown:?} cannot be presigned; pass an absolute URI"
-        ))
-        .with_source(error)
-    })?;
-    let params = SigningParams::builder()
-        .identity(identity)
-        .region(settings.region())
-        .name(settings.service())
-        .time(time)
-        .settings(sigv4_settings)
-        .build()
-        .map_err(|error| {
-            Error::signing("the signing parameters are incomplete").with_source(error)
-        })?
-        .into();
-
-    // aws-sigv4 1.6.6 logs the canonical request at TRACE level and redacts
-    // only header values. In query signing the session token sits in the
-    // canonical query string, so its events are silenced for this call.
-    let output =
-        tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
-            sign(signable, &params)
-        })
-        .map_err(|error| {
-            Error::signing(format!("presigning the request to {shown:?} failed")).with_source(error)
-        })?;
+    let request_parts = RequestParts {
+        method: request.method().as_str(),
+        uri: &uri,
+        shown: &shown,
+        headers,
+        payload: &payload,
+    };
+    let output = run_aws_sigv4(
+        request_parts,
+        identity,
+        settings,
+        sigv4_settings,
+        time,
+        SigningKind::Presigned,
+    )?;
     let (instructions, _signature) = output.into_parts();
     let (_, query_params) = instructions.into_parts();
 

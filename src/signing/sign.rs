@@ -110,38 +110,22 @@ where
 
     // The stale signing headers were left out of `headers` above; handing
     // them to aws-sigv4 would append a second value to the canonical request.
-    let signable = SignableRequest::new(
-        request.method().as_str(),
-        uri.as_str(),
-        headers.into_iter(),
-        payload.signable(),
-    )
-    .map_err(|error| {
-        Error::signing(format!(
-            "the request URI {shown:?} cannot be signed; pass an absolute URI such as https://sts.us-east-1.amazonaws.com/"
-        ))
-        .with_source(error)
-    })?;
-    let params = SigningParams::builder()
-        .identity(credentials.identity())
-        .region(settings.region())
-        .name(settings.service())
-        .time(time)
-        .settings(sigv4_settings)
-        .build()
-        .map_err(|error| {
-            Error::signing("the signing parameters are incomplete").with_source(error)
-        })?
-        .into();
-    let (instructions, _signature) = sign(signable, &params)
-        .map_err(|error| {
-            Error::signing(format!(
-                "signing the {} request to {shown:?} failed; check the URI and header values",
-                request.method()
-            ))
-            .with_source(error)
-        })?
-        .into_parts();
+    let request_parts = RequestParts {
+        method: request.method().as_str(),
+        uri: &uri,
+        shown: &shown,
+        headers,
+        payload: &payload,
+    };
+    let (instructions, _signature) = run_aws_sigv4(
+        request_parts,
+        credentials.identity(),
+        settings,
+        sigv4_settings,
+        time,
+        SigningKind::Headers,
+    )?
+    .into_parts();
 
     // Build every new value before touching the request, so a failure
     // leaves it as it was.
@@ -178,6 +162,82 @@ where
         request_headers.insert(name, value);
     }
     Ok(())
+}
+
+/// What `run_aws_sigv4` needs of a request.
+pub(crate) struct RequestParts<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) uri: &'a str,
+    /// The URI as errors show it, without its query string.
+    pub(crate) shown: &'a str,
+    pub(crate) headers: Vec<(&'a str, &'a str)>,
+    pub(crate) payload: &'a Payload,
+}
+
+/// Whether the signature goes into headers or into a presigned URL.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SigningKind {
+    Headers,
+    Presigned,
+}
+
+/// Signs `parts` with `aws-sigv4` and returns its output, mapping every
+/// failure to a signing error that names the URI.
+pub(crate) fn run_aws_sigv4(
+    parts: RequestParts<'_>,
+    identity: &aws_smithy_runtime_api::client::identity::Identity,
+    settings: &SigningSettings,
+    sigv4_settings: aws_sigv4::http_request::SigningSettings,
+    time: SystemTime,
+    kind: SigningKind,
+) -> Result<aws_sigv4::SigningOutput<aws_sigv4::http_request::SigningInstructions>, Error> {
+    let shown = parts.shown;
+    let verb = match kind {
+        SigningKind::Headers => "signed",
+        SigningKind::Presigned => "presigned",
+    };
+    let signable = SignableRequest::new(
+        parts.method,
+        parts.uri,
+        parts.headers.into_iter(),
+        parts.payload.signable(),
+    )
+    .map_err(|error| {
+        Error::signing(format!(
+            "the request URI {shown:?} cannot be {verb}; pass an absolute URI such as https://sts.us-east-1.amazonaws.com/"
+        ))
+        .with_source(error)
+    })?;
+    let params = SigningParams::builder()
+        .identity(identity)
+        .region(settings.region())
+        .name(settings.service())
+        .time(time)
+        .settings(sigv4_settings)
+        .build()
+        .map_err(|error| {
+            Error::signing("the signing parameters are incomplete").with_source(error)
+        })?
+        .into();
+
+    let output = match kind {
+        SigningKind::Headers => sign(signable, &params),
+        // aws-sigv4 1.6.6 logs the canonical request at TRACE level and
+        // redacts only header values. In query signing the session token
+        // sits in the canonical query string, so its events are silenced.
+        SigningKind::Presigned => {
+            tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+                sign(signable, &params)
+            })
+        }
+    };
+    output.map_err(|error| {
+        Error::signing(format!(
+            "signing the {} request to {shown:?} failed; check the URI and header values",
+            parts.method
+        ))
+        .with_source(error)
+    })
 }
 
 /// Describes a URI for errors and logs without its user information and
