@@ -9,7 +9,7 @@ use crate::refresh::{CredentialStore, RefreshPolicy};
 use crate::strategy::Strategy;
 
 /// Builds a [`RefreshableSession`]. Strategy-specific settings live in the
-/// strategy's config type; this builder holds what every session shares.
+/// strategy's config type; this builder contains what every session shares.
 #[derive(Debug)]
 pub struct SessionBuilder {
     strategy: Option<Strategy>,
@@ -155,7 +155,7 @@ fn client_cache(
     crate::cache::ClientCache::new(size.unwrap_or(crate::cache::DEFAULT_CACHE_SIZE))
 }
 
-/// How `whoami` reaches STS.
+/// The STS client that `whoami` calls.
 #[cfg(feature = "sts")]
 pub(super) enum IdentityClient {
     /// The STS session's own source and SDK client.

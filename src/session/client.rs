@@ -27,7 +27,7 @@ pub type ClientBody = ResponseBody<hyper::body::Incoming>;
 /// A hyper client wrapped in the signing service, bound to an endpoint.
 ///
 /// Requests whose URI has no scheme and host (`/path?query`) go to the
-/// client's endpoint; absolute URIs go where they say. Cloning is cheap.
+/// client's endpoint; absolute URIs are sent unchanged. Cloning is cheap.
 #[derive(Clone)]
 pub struct SessionClient {
     service: SigningService<HttpsClient>,
