@@ -26,8 +26,8 @@ pub enum ErrorKind {
     Credential,
     /// The transport failed: connect, TLS handshake, or a dropped connection.
     Connection,
-    /// An endpoint answered with an error; [`Error::status`] and
-    /// [`Error::code`] carry what it said.
+    /// An endpoint returned an error; [`Error::status`] and [`Error::code`]
+    /// contain its status and code.
     Request,
     /// An operation did not finish in time.
     Timeout,
@@ -64,7 +64,7 @@ impl fmt::Display for ErrorKind {
 /// Whether a failed credential fetch is worth retrying soon.
 ///
 /// The refresher backs off exponentially after retryable failures and waits
-/// the maximum backoff after the others, so a source that keeps answering
+/// the maximum backoff after the others, so a source that keeps returning
 /// "access denied" is not hammered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Retry {
@@ -114,7 +114,7 @@ impl Error {
 
     /// Creates a validation error for `parameter`, whose `value` is invalid.
     ///
-    /// `message` says what is wrong and what to do; it must not contain the
+    /// `message` states what is wrong and what to do; it must not contain the
     /// value when the value is a secret (pass `None` as `value` then).
     pub fn validation(
         parameter: impl Into<String>,
@@ -145,7 +145,7 @@ impl Error {
         Error::new(ErrorKind::Connection, message)
     }
 
-    /// Creates a request error: the endpoint answered `status`, with an AWS
+    /// Creates a request error: the endpoint returned `status`, with an AWS
     /// error `code` when it sent one.
     ///
     /// Throttling codes, HTTP 429 and 5xx are retryable; other statuses are
@@ -221,12 +221,12 @@ impl Error {
         self.inner.value.as_deref()
     }
 
-    /// Returns the HTTP status an endpoint answered with.
+    /// Returns the HTTP status an endpoint returned.
     pub fn status(&self) -> Option<u16> {
         self.inner.status
     }
 
-    /// Returns the AWS error code an endpoint answered with, such as
+    /// Returns the AWS error code an endpoint returned, such as
     /// `AccessDenied` or `ExpiredToken`.
     pub fn code(&self) -> Option<&str> {
         self.inner.code.as_deref()

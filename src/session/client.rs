@@ -191,14 +191,17 @@ fn parse_endpoint(endpoint: &str) -> Result<Uri, Error> {
             ),
         )
     };
+
     if redacted.has_userinfo() {
         return Err(invalid(
             "contains user information, which SigV4 requests do not use; remove the `user:password@` part",
         ));
     }
+
     let uri: Uri = endpoint
         .parse()
         .map_err(|_| invalid("is not a valid URL"))?;
+
     match uri.scheme_str() {
         Some("http" | "https") => {}
         _ => return Err(invalid("has no http or https scheme")),
