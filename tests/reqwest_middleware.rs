@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -17,10 +16,9 @@ use aws_refresh_session::strategy::sts::{AssumeRoleConfig, StsClientConfig, StsC
 use aws_refresh_session::{Credentials, Error, RefreshableSession, Strategy};
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper_util::rt::TokioIo;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
-use tokio::net::TcpListener;
 
+use support::http_server::LocalServer;
 use support::moto::{ACCOUNT_ID, Moto};
 
 async fn sts_session(moto: &Moto, session_name: &str) -> RefreshableSession {
@@ -215,55 +213,43 @@ async fn middleware_debug_hides_secrets() {
     assert!(!printed.contains("secret-example"), "{printed}");
 }
 
-/// Starts a server on 127.0.0.1 that answers a JSON-protocol expired-token
+/// Starts a server on 127.0.0.1 that returns a JSON-protocol expired-token
 /// error to `AKIDGEN1` and 200 to any other key, and records the keys.
-async fn json_expiring_server() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
+async fn json_expiring_server() -> (LocalServer, Arc<std::sync::Mutex<Vec<String>>>) {
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let recorded = Arc::clone(&seen);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let recorded = Arc::clone(&recorded);
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: http::Request<_>| {
-                    let recorded = Arc::clone(&recorded);
-                    async move {
-                        let authorization = request
-                            .headers()
-                            .get("authorization")
-                            .and_then(|value: &http::HeaderValue| value.to_str().ok())
-                            .unwrap_or_default();
-                        let key = authorization
-                            .split("Credential=")
-                            .nth(1)
-                            .and_then(|rest| rest.split('/').next())
-                            .unwrap_or("<unsigned>")
-                            .to_owned();
-                        recorded.lock().unwrap().push(key.clone());
-                        let response = if key == "AKIDGEN1" {
-                            http::Response::builder()
-                                .status(400)
-                                .header("x-amzn-ErrorType", "ExpiredTokenException:http://internal.amazon.com/coral/com.amazon.coral.service/")
-                                .body(Full::new(Bytes::from_static(b"{\"__type\":\"ExpiredTokenException\"}")))
-                        } else {
-                            http::Response::builder().body(Full::new(Bytes::from_static(b"{}")))
-                        };
-                        Ok::<_, Infallible>(response.unwrap())
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (format!("http://{address}/"), seen)
+    let server = LocalServer::start(move |request| {
+        let authorization = request
+            .headers()
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        let key = authorization
+            .split("Credential=")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or("<unsigned>")
+            .to_owned();
+        recorded.lock().unwrap().push(key.clone());
+
+        let response = if key == "AKIDGEN1" {
+            http::Response::builder()
+                .status(400)
+                .header("x-amzn-ErrorType", "ExpiredTokenException:http://internal.amazon.com/coral/com.amazon.coral.service/")
+                .body(Full::new(Bytes::from_static(b"{\"__type\":\"ExpiredTokenException\"}")))
+        } else {
+            http::Response::builder().body(Full::new(Bytes::from_static(b"{}")))
+        };
+        response.unwrap()
+    })
+    .await;
+    (server, seen)
 }
 
 #[tokio::test]
 async fn expired_token_header_invalidates_key() {
-    let (url, seen) = json_expiring_server().await;
+    let (server, seen) = json_expiring_server().await;
+    let url = format!("{}/", server.url());
     let calls = Arc::new(AtomicU32::new(0));
     let counter = Arc::clone(&calls);
     let source = CustomSource::new("counting", move || {

@@ -8,11 +8,11 @@
 //! Nothing leaves 127.0.0.1, and no default credential chain runs: the SDK
 //! config is built by hand with explicit credentials and endpoint.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
+
+mod support;
 
 use aws_refresh_session::clock::{self, ManualClock, SharedClock};
 use aws_refresh_session::strategy::CustomSource;
@@ -22,8 +22,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use support::http_server::LocalServer;
 
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
@@ -40,57 +39,24 @@ struct Seen {
 
 /// A fake S3 endpoint on 127.0.0.1 that records every request.
 struct FakeS3 {
-    address: SocketAddr,
+    server: LocalServer,
     seen: Arc<Mutex<Vec<Seen>>>,
-    server: tokio::task::JoinHandle<()>,
 }
 
 impl FakeS3 {
     async fn start() -> FakeS3 {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding the fake S3 endpoint on 127.0.0.1 failed");
-        let address = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
-
         let recorded = Arc::clone(&seen);
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let recorded = Arc::clone(&recorded);
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let recorded = Arc::clone(&recorded);
-                        async move { Ok::<_, Infallible>(record(&recorded, request)) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-
-        FakeS3 {
-            address,
-            seen,
-            server,
-        }
+        let server = LocalServer::start(move |request| record(&recorded, request)).await;
+        FakeS3 { server, seen }
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.address)
+        self.server.url()
     }
 
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FakeS3 {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 

@@ -10,10 +10,11 @@
 //! `AKIDGEN<n>`.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+mod support;
 
 use aws_refresh_session::clock::{self, SharedClock};
 use aws_refresh_session::signing::{
@@ -27,7 +28,8 @@ use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
+use support::http_server::LocalServer;
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceBuilder, ServiceExt};
 
@@ -62,57 +64,25 @@ enum Rejection {
 type ServerBody = BoxBody<Bytes, Infallible>;
 
 struct FakeService {
-    address: SocketAddr,
+    server: LocalServer,
     seen: Arc<Mutex<Vec<String>>>,
-    server: tokio::task::JoinHandle<()>,
 }
 
 impl FakeService {
     async fn start(rejection: Rejection) -> FakeService {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding the fake service on 127.0.0.1 failed");
-        let address = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
-
         let recorded = Arc::clone(&seen);
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let recorded = Arc::clone(&recorded);
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let recorded = Arc::clone(&recorded);
-                        async move { Ok::<_, Infallible>(respond(&recorded, rejection, request)) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-
-        FakeService {
-            address,
-            seen,
-            server,
-        }
+        let server =
+            LocalServer::start(move |request| respond(&recorded, rejection, request)).await;
+        FakeService { server, seen }
     }
 
     fn url(&self) -> String {
-        format!("http://{}/", self.address)
+        format!("{}/", self.server.url())
     }
 
     fn seen(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FakeService {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod canned;
 pub mod fake;
+pub mod http_server;
 pub mod moto;
 pub mod proxy;
 
