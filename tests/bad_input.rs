@@ -948,7 +948,7 @@ async fn process_source_outputs() {
     use aws_refresh_session::strategy::ProcessSource;
 
     // The secrets come from the environment, so the command line itself
-    // holds none and only the output could leak them.
+    // contains none and only the output could leak them.
     let rows = [
         "head -c 2097152 /dev/zero | tr '\\0' 'x'",
         "printf '\\377\\376{'",

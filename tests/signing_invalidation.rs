@@ -35,7 +35,7 @@ use tower::{Layer, ServiceBuilder, ServiceExt};
 
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
-/// STS's answer to a request signed with an expired session token.
+/// STS's response to a request signed with an expired session token.
 const EXPIRED_TOKEN_XML: &str = "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
 <Error><Type>Sender</Type><Code>ExpiredToken</Code>\
 <Message>The security token included in the request is expired</Message></Error>\

@@ -1,6 +1,6 @@
 //! AWS credentials with secrets that never print.
 //!
-//! [`Credentials`] holds an access key id, a secret access key, an optional
+//! [`Credentials`] contains an access key id, a secret access key, an optional
 //! session token and an optional expiry. The secret and the token are
 //! zeroized when the last copy is dropped, and `Debug` shows a fixed
 //! placeholder in their place.

@@ -20,7 +20,7 @@ pub struct RefreshEvent {
     pub outcome: RefreshOutcome,
 }
 
-/// What a refresh attempt did.
+/// The outcome of one refresh attempt.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum RefreshOutcome {
@@ -38,7 +38,7 @@ pub enum RefreshOutcome {
     /// The attempt failed; the previous credentials, if any, stay in use
     /// until they expire.
     Failed {
-        /// Why it failed.
+        /// The error the attempt failed with.
         error: Error,
         /// How many attempts in a row have failed.
         consecutive_failures: u32,

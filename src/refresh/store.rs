@@ -27,7 +27,7 @@ pub(crate) struct Snapshot {
     pub(crate) invalidated: AtomicBool,
 }
 
-/// What the request path gets without waiting.
+/// The result of a request-path lookup that does not wait.
 pub enum Lookup {
     /// Credentials to sign with now. Drop it before the next `.await`.
     Ready(Current),
@@ -142,7 +142,7 @@ pub(crate) struct Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        // The background task holds a weak handle and sleeps on this
+        // The background task keeps only a weak handle and sleeps on this
         // notification; it wakes, fails to upgrade, and exits.
         self.wake.notify_one();
     }

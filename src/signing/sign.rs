@@ -164,7 +164,7 @@ where
     Ok(())
 }
 
-/// What `run_aws_sigv4` needs of a request.
+/// The parts of a request that `run_aws_sigv4` signs.
 pub(crate) struct RequestParts<'a> {
     pub(crate) method: &'a str,
     pub(crate) uri: &'a str,

@@ -44,7 +44,7 @@ pub struct Captured {
 
 type Responder = Arc<dyn Fn(&Captured, usize) -> Response<String> + Send + Sync>;
 
-/// An inner service that records each request and answers with a
+/// An inner service that records each request and returns a
 /// configurable response.
 #[derive(Clone)]
 pub struct RecordingService {
@@ -53,12 +53,12 @@ pub struct RecordingService {
 }
 
 impl RecordingService {
-    /// Answers 200 with an empty body.
+    /// Returns 200 with an empty body.
     pub fn ok() -> Self {
         RecordingService::with(|_, _| Response::new(String::new()))
     }
 
-    /// Answers with `respond(request, call_index)`.
+    /// Returns `respond(request, call_index)`.
     pub fn with(
         respond: impl Fn(&Captured, usize) -> Response<String> + Send + Sync + 'static,
     ) -> Self {
